@@ -1,0 +1,44 @@
+# jax3d — one command for the demo, one for the tests. Each creates or reuses .venv.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+OUT    ?= out
+STAMP  := $(VENV)/.installed
+# Test workers: xdist spreads test files over the cores (2 on CI).
+WORKERS ?= 2
+
+.PHONY: venv demo test test-all lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: every experiment in --quick mode, outputs under out/<experiment>/
+demo: $(STAMP)
+	@set -e; for f in experiments/ch*.py; do \
+		name=$$(basename $$f .py); \
+		echo "=== $$name"; \
+		$(PY) $$f --quick --out $(OUT)/$$name; \
+	done; echo "demo outputs written under $(OUT)/"
+
+## make test: the default suite (no slow tests), what CI runs
+test: $(STAMP)
+	$(PY) -m pytest -q -n $(WORKERS) -m "not slow" tests
+
+## make test-all: the default suite plus slow tests
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n $(WORKERS) tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check jax3d tests experiments benchmarks
+
+## make bench: every benchmark; results are printed (copy them into benchmarks/RESULTS.md)
+bench: $(STAMP)
+	@set -e; for f in benchmarks/bm_*.py; do echo "=== $$f"; $(PY) $$f; done
+
+clean:
+	rm -rf $(OUT) .pytest_cache .hypothesis

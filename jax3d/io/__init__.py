@@ -1,0 +1,3 @@
+"""jax3d.io."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.loss."""
+
+__all__: list[str] = []

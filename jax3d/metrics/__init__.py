@@ -1,0 +1,3 @@
+"""jax3d.metrics."""
+
+__all__: list[str] = []

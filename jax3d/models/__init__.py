@@ -1,0 +1,3 @@
+"""jax3d.models."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.ops."""
+
+__all__: list[str] = []

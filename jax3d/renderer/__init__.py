@@ -1,0 +1,3 @@
+"""jax3d.renderer."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.renderer.implicit."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.renderer.mesh."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.renderer.points."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.structures."""
+
+__all__: list[str] = []

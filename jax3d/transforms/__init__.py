@@ -1,0 +1,3 @@
+"""jax3d.transforms."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.utils."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jax3d.vis."""
+
+__all__: list[str] = []
