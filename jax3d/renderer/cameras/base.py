@@ -1,0 +1,238 @@
+"""``CamerasBase``: the methods the four camera models share (PyTorch3D's semantics).
+
+Coordinate systems (see docs/conventions.md): world; view (camera at the origin, +X left, +Y
+up, +Z into the screen; ``X_view = X_world @ R + T``); NDC (+X left, +Y up, the shorter image
+side spans [-1, 1], depth kept as the projection defines it); screen (pixels, +X right, +Y
+down, origin at the top-left image corner, pixel centres at half-integers).
+
+Subclasses are ``flax.struct`` dataclasses whose array fields all carry the camera batch ``N``
+on their leading axis. Their constructors accept PyTorch3D's arguments (scalars and size-1
+batches broadcast to ``N``); pytree unflattening skips that normalisation (``_normalized``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from jax3d.renderer.cameras import matrices
+from jax3d.renderer.cameras.batching import (
+    as_float_array,
+    batch_field,
+    batch_focal_length,
+    batch_image_size,
+    broadcast_batches,
+    resolve_index,
+)
+from jax3d.transforms import Transform3d
+
+Array = jax.Array
+
+_DEFAULTS = {"R": lambda: jnp.eye(3, dtype=jnp.float32), "T": lambda: jnp.zeros(3, jnp.float32)}
+
+
+def as_transform(matrix: Array) -> Transform3d:
+    """Wrap (N, 4, 4) row-form matrices in a ``jax3d.transforms.Transform3d``."""
+    return Transform3d(matrix=matrix)
+
+
+def check_points(name: str, points, n: int) -> Array:
+    """Validate ``points`` as (P, 3) or (B, P, 3) float with B in (1, n) (or n == 1)."""
+    pts = as_float_array(name, points)
+    if pts.ndim not in (2, 3) or pts.shape[-1] != 3:
+        raise ValueError(f"{name} must be (P, 3) or (N, P, 3), got {tuple(pts.shape)}")
+    if pts.ndim == 3 and pts.shape[0] not in (1, n) and n != 1:
+        raise ValueError(f"{name} has batch size {pts.shape[0]} but there are {n} cameras")
+    return pts
+
+
+class CamerasBase:
+    """Shared camera methods. Per-call keyword overrides (``R=``, ``T=``, ``fov=``, ...) work
+    like PyTorch3D's ``**kwargs``: they replace the stored values for that call only; unknown
+    keywords are ignored (so renderer keyword arguments can be passed through)."""
+
+    # name -> shape of one camera's value; the leading batch axis N is added on top.
+    _EVENT_SHAPES: ClassVar[dict[str, tuple[int, ...]]] = {}
+    # keyword names that override static (non-array) fields
+    _STATIC_OVERRIDES: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ construction
+    def _set_fields(self, arrays: dict[str, Any], static: dict[str, Any], normalized: bool):
+        """Store the fields, normalising the arrays unless they come from pytree unflattening."""
+        if not normalized:
+            arrays = self._normalize(arrays)
+        for name, value in {**arrays, **static}.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_normalized", True)
+
+    @classmethod
+    def _normalize(cls, arrays: dict[str, Any]) -> dict[str, Array]:
+        batched = {}
+        for name, value in arrays.items():
+            if value is None and name in _DEFAULTS:
+                value = _DEFAULTS[name]()
+            if value is None:
+                batched[name] = None
+            elif name == "focal_length":
+                batched[name] = batch_focal_length(value)
+            elif name == "image_size":
+                batched[name] = batch_image_size(value)
+            else:
+                batched[name] = batch_field(name, value, cls._EVENT_SHAPES[name])
+        return broadcast_batches(batched)
+
+    def replace(self, **updates) -> CamerasBase:
+        """A copy with some fields replaced (re-broadcast to a common batch size)."""
+        return dataclasses.replace(self, _normalized=False, **updates)
+
+    def _resolve(self, kwargs: dict[str, Any]) -> CamerasBase:
+        """These cameras with the per-call overrides found in ``kwargs`` applied."""
+        names = set(self._EVENT_SHAPES) | set(self._STATIC_OVERRIDES)
+        updates = {k: v for k, v in kwargs.items() if k in names and v is not None}
+        return self.replace(**updates) if updates else self
+
+    # ------------------------------------------------------------------ batch
+    def __len__(self) -> int:
+        return int(self.R.shape[0])
+
+    def __getitem__(self, index) -> CamerasBase:
+        """Select cameras: an int, a slice, a list of ints or a 1-D int/bool array. The batch
+        axis is kept (``cameras[0]`` has N = 1), as in PyTorch3D."""
+        idx = resolve_index(index, len(self))
+        return jax.tree.map(lambda x: x[idx], self)
+
+    # ------------------------------------------------------------------ model-specific
+    def is_perspective(self) -> bool:
+        raise NotImplementedError
+
+    def in_ndc(self) -> bool:
+        """True when the projection maps to NDC directly (False: to screen space)."""
+        raise NotImplementedError
+
+    def _projection_matrix(self) -> Array:
+        raise NotImplementedError
+
+    def _ndc_matrix(self, image_size: Array | None) -> Array | None:
+        """Row-form matrix from the projection space to NDC, or None when that is NDC."""
+        return None
+
+    def get_znear(self) -> Array | None:
+        """(N,) near plane of FoV cameras; None for cameras without one."""
+        return getattr(self, "znear", None)
+
+    def get_image_size(self) -> Array | None:
+        """(N, 2) float32 ``(height, width)`` when the cameras store one, else None."""
+        return getattr(self, "image_size", None)
+
+    def _image_size_from(self, kwargs: dict[str, Any], what: str) -> Array:
+        value = kwargs.get("image_size")
+        size = batch_image_size(value) if value is not None else self.get_image_size()
+        if size is None:
+            raise ValueError(f"{what} needs image_size=(height, width) (these cameras have none)")
+        return size
+
+    # ------------------------------------------------------------------ matrices
+    def _world_to_view_matrix(self) -> Array:
+        return matrices.world_to_view_matrix(self.R, self.T)
+
+    def _full_matrix(self) -> Array:
+        return self._world_to_view_matrix() @ self._projection_matrix()
+
+    def _to_ndc_matrix(self, kwargs: dict[str, Any]) -> Array | None:
+        if self.in_ndc():
+            return None
+        return self._ndc_matrix(self._image_size_from(kwargs, "converting screen cameras to NDC"))
+
+    # ------------------------------------------------------------------ transforms
+    def get_world_to_view_transform(self, **kwargs):
+        """``Transform3d`` (N, 4, 4) of ``X_view = X_world @ R + T``; ``R=``/``T=`` override."""
+        return as_transform(self._resolve(kwargs)._world_to_view_matrix())
+
+    def get_projection_transform(self, **kwargs):
+        """``Transform3d`` (N, 4, 4) from view space to the projection space (NDC or screen)."""
+        return as_transform(self._resolve(kwargs)._projection_matrix())
+
+    def get_full_projection_transform(self, **kwargs):
+        """``Transform3d`` (N, 4, 4): world-to-view composed with the projection."""
+        return as_transform(self._resolve(kwargs)._full_matrix())
+
+    def get_ndc_camera_transform(self, **kwargs):
+        """``Transform3d`` (N, 4, 4) from the projection space to PyTorch3D NDC: identity for
+        NDC cameras; for screen cameras a principal-point fix and a scaling (no axis flip)."""
+        cams = self._resolve(kwargs)
+        m = cams._to_ndc_matrix(kwargs)
+        if m is None:
+            m = jnp.broadcast_to(jnp.eye(4, dtype=cams.R.dtype), (len(cams), 4, 4))
+        return as_transform(m)
+
+    def transform_points(self, points, eps: float | None = None, **kwargs) -> Array:
+        """Project world points to the cameras' projection space (NDC, or screen for
+        ``in_ndc=False`` cameras, still with +X left and +Y up).
+
+        Args:
+          points: (P, 3) or (N, P, 3) float32 world coordinates (batch 1 broadcasts).
+          eps: clamp of the perspective divisor's magnitude (see ``apply_matrix``); None
+            divides exactly like PyTorch3D (a point on the camera plane gives inf).
+          **kwargs: per-call overrides (``R=``, ``T=``, intrinsics).
+
+        Returns:
+          (P, 3) if ``points`` is (P, 3) and N == 1, else (N, P, 3): ``(x, y, z)`` where z is
+          the projection's depth (1 / depth for PerspectiveCameras, [0, 1] on [znear, zfar]
+          for FoV cameras).
+        """
+        cams = self._resolve(kwargs)
+        pts = check_points("points", points, len(cams))
+        return matrices.apply_matrix(cams._full_matrix(), pts, eps)
+
+    def transform_points_ndc(self, points, eps: float | None = None, **kwargs) -> Array:
+        """Project world points to PyTorch3D NDC (+X left, +Y up, shorter side in [-1, 1]).
+
+        Shapes as in :meth:`transform_points`; screen cameras need ``image_size``.
+        """
+        cams = self._resolve(kwargs)
+        pts = check_points("points", points, len(cams))
+        m = cams._full_matrix()
+        to_ndc = cams._to_ndc_matrix(kwargs)
+        if to_ndc is not None:
+            m = m @ to_ndc
+        return matrices.apply_matrix(m, pts, eps)
+
+    def transform_points_screen(
+        self, points, eps: float | None = None, with_xyflip: bool = True, **kwargs
+    ) -> Array:
+        """Project world points to screen space: pixels, +X right, +Y down, origin at the
+        top-left corner of the image, so the centre of pixel ``(row i, column j)`` is at
+        ``(j + 0.5, i + 0.5)``; depth as in :meth:`transform_points`.
+
+        Args:
+          points: (P, 3) or (N, P, 3) float32 world points.
+          eps: see :meth:`transform_points`.
+          with_xyflip: static; False keeps NDC's +X left / +Y up axes (PyTorch3D warns
+            against it).
+          **kwargs: overrides; ``image_size=(H, W)`` or (N, 2) is required when the cameras
+            store none.
+
+        Returns:
+          (P, 3) or (N, P, 3) float32 screen points.
+        """
+        cams = self._resolve(kwargs)
+        image_size = cams._image_size_from(kwargs, "transform_points_screen")
+        ndc = cams.transform_points_ndc(points, eps=eps, image_size=image_size)
+        m = matrices.ndc_to_screen_matrix(image_size, with_xyflip=with_xyflip)
+        return matrices.apply_matrix(m, ndc, eps)
+
+    def get_camera_center(self, **kwargs) -> Array:
+        """(N, 3) float32 camera centres in world coordinates: ``C = -T @ inv(R)``."""
+        cams = self._resolve(kwargs)
+        Rt = jnp.swapaxes(cams.R, -1, -2)
+        return -jnp.linalg.solve(Rt, cams.T[..., None])[..., 0]
+
+    def _unproject(self, xyz: Array, world_coordinates: bool, extra: Array | None) -> Array:
+        """Invert (world-to-)projection[-to-NDC] matrices and apply them to ``xyz``."""
+        m = self._full_matrix() if world_coordinates else self._projection_matrix()
+        if extra is not None:
+            m = matrices.broadcast_matmul(m, extra)
+        return matrices.apply_matrix(jnp.linalg.inv(m), xyz)
