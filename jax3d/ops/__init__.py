@@ -1,19 +1,31 @@
 """jax3d.ops."""
 
+from jax3d.ops.cubify import cubify
 from jax3d.ops.graph_conv import GraphConv, GraphConvModule, gather_scatter
 from jax3d.ops.interpolate_face_attributes import interpolate_face_attributes
+from jax3d.ops.knn import KNN, knn_gather, knn_points
 from jax3d.ops.laplacian_matrices import cot_laplacian, laplacian, norm_laplacian
 from jax3d.ops.mesh_face_areas_normals import mesh_face_areas_normals
+from jax3d.ops.sample_points_from_meshes import sample_points_from_meshes
+from jax3d.ops.subdivide_meshes import SubdivideMeshes
+from jax3d.ops.taubin_smoothing import taubin_smoothing
 from jax3d.ops.vert_align import vert_align
 
 __all__: list[str] = [
+    "KNN",
+    "knn_gather",
+    "knn_points",
     "GraphConv",
     "GraphConvModule",
+    "SubdivideMeshes",
+    "cubify",
     "cot_laplacian",
     "gather_scatter",
     "interpolate_face_attributes",
     "laplacian",
     "mesh_face_areas_normals",
     "norm_laplacian",
+    "sample_points_from_meshes",
+    "taubin_smoothing",
     "vert_align",
 ]
