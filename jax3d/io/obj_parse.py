@@ -197,7 +197,7 @@ def resolve_indices(raw, corner_lines, def_lines, total, what, ctx):
         i = int(np.argmax(bad))
         raise ctx.fail(
             corner_lines[i],
-            f"{what} index {raw[i]} out of range ({total} {what}s defined)",
+            f"{what} index {raw[i]} out of range ({total} defined)",
         )
     return np.where(present, out, -1)
 
