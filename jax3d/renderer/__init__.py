@@ -1,5 +1,13 @@
 """jax3d.renderer."""
 
+from jax3d.renderer.camera_conversions import (
+    R_T_from_opengl_c2w,
+    cameras_from_opencv_projection,
+    cameras_from_opengl_c2w,
+    opencv_from_cameras_projection,
+    opengl_c2w_from_cameras,
+    opengl_c2w_from_R_T,
+)
 from jax3d.renderer.cameras import (
     CamerasBase,
     FoVOrthographicCameras,
@@ -26,4 +34,10 @@ __all__: list[str] = [
     "get_world_to_view_transform",
     "look_at_rotation",
     "look_at_view_transform",
+    "R_T_from_opengl_c2w",
+    "cameras_from_opencv_projection",
+    "cameras_from_opengl_c2w",
+    "opencv_from_cameras_projection",
+    "opengl_c2w_from_R_T",
+    "opengl_c2w_from_cameras",
 ]

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from jax3d.renderer.cameras import matrices
 from jax3d.renderer.cameras.batching import (
@@ -47,6 +48,15 @@ def check_points(name: str, points, n: int) -> Array:
     if pts.ndim == 3 and pts.shape[0] not in (1, n) and n != 1:
         raise ValueError(f"{name} has batch size {pts.shape[0]} but there are {n} cameras")
     return pts
+
+
+def camera_dataclass(cls):
+    """``flax.struct.dataclass`` for cameras, keeping ``CamerasBase.replace`` (which
+    re-broadcasts the updated fields) instead of flax's plain ``replace``."""
+    custom_replace = cls.replace
+    cls = struct.dataclass(cls)
+    cls.replace = custom_replace
+    return cls
 
 
 class CamerasBase:

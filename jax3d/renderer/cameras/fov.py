@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jax3d.renderer.cameras import matrices
-from jax3d.renderer.cameras.base import CamerasBase, check_points
+from jax3d.renderer.cameras.base import CamerasBase, camera_dataclass, check_points
 
 Array = jax.Array
 
@@ -25,7 +25,7 @@ def _squeeze_like(out: Array, like: Array) -> Array:
     return out[0] if like.ndim == 2 and out.shape[0] == 1 else out
 
 
-@struct.dataclass
+@camera_dataclass
 class FoVPerspectiveCameras(CamerasBase):
     """Perspective cameras given by a vertical field of view (PyTorch3D's OpenGL-style model).
 
@@ -138,7 +138,7 @@ class FoVPerspectiveCameras(CamerasBase):
         return cams._unproject(pts, world_coordinates, None)
 
 
-@struct.dataclass
+@camera_dataclass
 class FoVOrthographicCameras(CamerasBase):
     """Orthographic cameras given by the view box ``[min_x, max_x] x [min_y, max_y]``.
 

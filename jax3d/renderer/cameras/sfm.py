@@ -10,7 +10,7 @@ import numpy as np
 from flax import struct
 
 from jax3d.renderer.cameras import matrices
-from jax3d.renderer.cameras.base import CamerasBase, check_points
+from jax3d.renderer.cameras.base import CamerasBase, camera_dataclass, check_points
 
 Array = jax.Array
 
@@ -77,7 +77,7 @@ class _SfMCameras(CamerasBase):
         return cams._unproject(xyz, world_coordinates, extra)
 
 
-@struct.dataclass
+@camera_dataclass
 class PerspectiveCameras(_SfMCameras):
     """Pinhole cameras: view point ``(X, Y, Z)`` goes to ``(fx X / Z + px, fy Y / Z + py,
     1 / Z)`` in the cameras' projection space.
@@ -154,7 +154,7 @@ class PerspectiveCameras(_SfMCameras):
         return self._unproject_sfm(xy_inv_depth, world_coordinates, from_ndc, kwargs)
 
 
-@struct.dataclass
+@camera_dataclass
 class OrthographicCameras(_SfMCameras):
     """Orthographic cameras: view point ``(X, Y, Z)`` goes to ``(fx X + px, fy Y + py, Z)``.
 
