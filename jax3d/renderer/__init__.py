@@ -21,8 +21,12 @@ from jax3d.renderer.cameras import (
     look_at_rotation,
     look_at_view_transform,
 )
+from jax3d.renderer.mesh.textures import TexturesAtlas, TexturesUV, TexturesVertex
 
 __all__: list[str] = [
+    "TexturesAtlas",
+    "TexturesUV",
+    "TexturesVertex",
     "CamerasBase",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",

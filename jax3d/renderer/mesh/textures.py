@@ -1,0 +1,390 @@
+"""Texture containers for ``Meshes``: per-vertex features, UV maps and per-face atlases.
+
+Data and batching only (PyTorch3D's ``TexturesVertex``, ``TexturesUV``, ``TexturesAtlas``);
+sampling lives with the shaders. Each container is an immutable ``flax.struct`` pytree stored
+padded with per-mesh lengths, built from Python lists of per-mesh arrays or from padded
+arrays, and implements the protocol that ``Meshes`` calls (``docs/design.md``):
+``__getitem__(index)``, ``extend(n)``, ``join_batch(others)`` and ``join_scene()``.
+
+Indexing keeps the padded sizes (jit-friendly, aligned with ``Meshes.__getitem__``); list and
+packed views and the joins need concrete lengths.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jax3d.structures.meshes import batch_index
+from jax3d.structures.utils import concrete_numpy
+
+__all__ = ["TexturesAtlas", "TexturesUV", "TexturesVertex"]
+
+_PADDING_MODES = ("zeros", "border", "reflection")
+_SAMPLING_MODES = ("bilinear", "nearest")
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _array(x, name: str, ndim: int, kind: str) -> jax.Array:
+    """``x`` as a jnp array of rank ``ndim``; kind 'f' -> float32, 'i' -> int32."""
+    try:
+        arr = np.asarray(x) if not isinstance(x, jax.Array) else x
+    except Exception as err:  # noqa: BLE001 - report any conversion failure as a bad argument
+        raise TypeError(f"{name} must be an array, got {type(x).__name__}") from err
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(arr.shape)}")
+    if kind == "i":
+        if arr.size and not jnp.issubdtype(arr.dtype, jnp.integer):
+            raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+        return jnp.asarray(arr, jnp.int32)
+    if arr.size and not (jnp.issubdtype(arr.dtype, jnp.floating) or
+                         jnp.issubdtype(arr.dtype, jnp.integer)):  # fmt: skip
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    return jnp.asarray(arr, jnp.float32)
+
+
+def _pad_list(items, name: str, ndim: int, kind: str, pad_value) -> tuple[jax.Array, jax.Array]:
+    """List of ``(M_i, ...)`` arrays -> ``((N, max M_i, ...), lengths (N,) int32)``."""
+    if len(items) == 0:
+        raise ValueError(f"{name} must not be an empty list")
+    arrs = [_array(x, f"{name}[{i}]", ndim, kind) for i, x in enumerate(items)]
+    tails = {tuple(a.shape[1:]) for a in arrs}
+    if len(tails) != 1:
+        raise ValueError(f"{name} items must agree beyond their first axis, got {sorted(tails)}")
+    m = max(a.shape[0] for a in arrs)
+    padded = jnp.stack([
+        jnp.pad(a, [(0, m - a.shape[0])] + [(0, 0)] * (ndim - 1), constant_values=pad_value)
+        for a in arrs
+    ])  # fmt: skip
+    return padded, jnp.asarray([a.shape[0] for a in arrs], jnp.int32)
+
+
+def _lengths(n: np.ndarray, what: str) -> np.ndarray:
+    return concrete_numpy(n, what, what).astype(np.int64)
+
+
+def _unpad(padded: jax.Array, lengths, what: str) -> list[jax.Array]:
+    return [padded[b, :n] for b, n in enumerate(_lengths(lengths, what))]
+
+
+def _check_batch(cls_name: str, *sizes):
+    if len(set(sizes)) != 1:
+        raise ValueError(f"{cls_name}: inputs disagree on the batch size: {sizes}")
+
+
+def _check_same_type(self, others):
+    for i, o in enumerate(others):
+        if type(o) is not type(self):
+            raise TypeError(f"others[{i}] is a {type(o).__name__}, not a {type(self).__name__}")
+
+
+def resize_map(image: jax.Array, size: tuple[int, int], align_corners: bool) -> jax.Array:
+    """Bilinear resize of ``image (H, W, C)`` to ``size (H2, W2)``, corners aligned or not
+    (``align_corners`` as in ``torch.nn.functional.interpolate``)."""
+    out = image
+    for axis, (n_in, n_out) in enumerate(zip(image.shape[:2], size)):
+        if n_in == n_out:
+            continue
+        dst = jnp.arange(n_out, dtype=jnp.float32)
+        if align_corners:
+            src = dst * ((n_in - 1) / max(n_out - 1, 1))
+        else:
+            src = jnp.clip((dst + 0.5) * (n_in / n_out) - 0.5, 0.0, n_in - 1)
+        lo = jnp.clip(jnp.floor(src).astype(jnp.int32), 0, n_in - 1)
+        hi = jnp.minimum(lo + 1, n_in - 1)
+        w = (src - lo).reshape((-1, 1) if axis == 0 else (1, -1))[..., None]
+        a, b = jnp.take(out, lo, axis=axis), jnp.take(out, hi, axis=axis)
+        out = a * (1 - w) + b * w
+    return out
+
+
+# ----------------------------------------------------------------------------- TexturesVertex
+
+
+@struct.dataclass
+class TexturesVertex:
+    """Per-vertex features (e.g. RGB), interpolated over faces by the shaders.
+
+    ``TexturesVertex(verts_features)`` with a list of ``(V_i, C)`` arrays or a padded
+    ``(B, V, C)`` array (then every row is valid unless ``num_verts=`` is given).
+
+    Fields: ``verts_features (B, V, C) float32`` (padding rows 0), ``num_verts (B,) int32``.
+    """
+
+    verts_features: jax.Array
+    num_verts: jax.Array | None = None
+
+    def __post_init__(self):
+        vf = self.verts_features
+        if isinstance(vf, (list, tuple)):
+            padded, n = _pad_list(vf, "verts_features", 2, "f", 0.0)
+            object.__setattr__(self, "verts_features", padded)
+            object.__setattr__(self, "num_verts", n)
+        elif self.num_verts is None and vf is not None:
+            vf = _array(vf, "verts_features", 3, "f")
+            object.__setattr__(self, "verts_features", vf)
+            object.__setattr__(self, "num_verts", jnp.full((vf.shape[0],), vf.shape[1], jnp.int32))
+
+    def __len__(self) -> int:
+        return self.verts_features.shape[0]
+
+    def verts_features_padded(self) -> jax.Array:
+        """``(B, V, C)``."""
+        return self.verts_features
+
+    def verts_features_list(self) -> list[jax.Array]:
+        """``[(V_b, C)]``; needs concrete lengths."""
+        return _unpad(self.verts_features, self.num_verts, "num_verts")
+
+    def verts_features_packed(self) -> jax.Array:
+        """``(sum V_b, C)``; needs concrete lengths."""
+        return jnp.concatenate(self.verts_features_list(), axis=0)
+
+    def __getitem__(self, index) -> TexturesVertex:
+        idx = batch_index(index, len(self), "TexturesVertex")
+        return self.replace(verts_features=self.verts_features[idx], num_verts=self.num_verts[idx])
+
+    def extend(self, n: int) -> TexturesVertex:
+        """Each item repeated ``n`` times in a row, like ``Meshes.extend``."""
+        return jax.tree.map(lambda x: jnp.repeat(x, n, axis=0), self)
+
+    def join_batch(self, others: list) -> TexturesVertex:
+        """``self`` followed by ``others`` as one batch (padding to the largest V)."""
+        _check_same_type(self, others)
+        feats = [f for t in (self, *others) for f in t.verts_features_list()]
+        return TexturesVertex(feats)
+
+    def join_scene(self) -> TexturesVertex:
+        """One item holding every mesh's features, in packed order."""
+        return TexturesVertex([self.verts_features_packed()])
+
+
+# --------------------------------------------------------------------------------- TexturesUV
+
+
+@struct.dataclass
+class TexturesUV:
+    """UV-mapped texture images.
+
+    ``TexturesUV(maps, faces_uvs, verts_uvs, padding_mode="border", align_corners=True,
+    sampling_mode="bilinear")`` where each of ``maps`` (``(H, W, C)`` items or
+    ``(B, H, W, C)``), ``faces_uvs`` (``(F_i, 3)`` int items or ``(B, F, 3)`` padded with -1)
+    and ``verts_uvs`` (``(T_i, 2)`` items or ``(B, T, 2)``) is a list or a padded array. Maps
+    of different sizes are resized (bilinear) to the largest, as PyTorch3D does.
+
+    UV convention (PyTorch3D): ``u`` runs left to right, ``v`` bottom to top, so ``(0, 0)`` is
+    the bottom-left corner of the image and row 0 of ``maps`` is ``v = 1``.
+
+    Fields: ``maps (B, H, W, C) float32``, ``faces_uvs (B, F, 3) int32`` (padding -1),
+    ``verts_uvs (B, T, 2) float32`` (padding 0), ``num_faces (B,)``, ``num_verts_uvs (B,)``
+    int32; static ``padding_mode``, ``align_corners``, ``sampling_mode``.
+    """
+
+    maps: jax.Array
+    faces_uvs: jax.Array
+    verts_uvs: jax.Array
+    padding_mode: str = struct.field(pytree_node=False, default="border")
+    align_corners: bool = struct.field(pytree_node=False, default=True)
+    sampling_mode: str = struct.field(pytree_node=False, default="bilinear")
+    num_faces: jax.Array | None = None
+    num_verts_uvs: jax.Array | None = None
+
+    def __post_init__(self):
+        if self.padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got "
+                             f"{self.padding_mode!r}")  # fmt: skip
+        if self.sampling_mode not in _SAMPLING_MODES:
+            raise ValueError(f"sampling_mode must be one of {_SAMPLING_MODES}, got "
+                             f"{self.sampling_mode!r}")  # fmt: skip
+        if self.num_faces is not None or self.maps is None:
+            return  # already built (e.g. rebuilt by a JAX transformation)
+        maps, faces_uvs, verts_uvs = self.maps, self.faces_uvs, self.verts_uvs
+        if isinstance(maps, (list, tuple)):
+            maps = _stack_maps(maps, self.align_corners)
+        else:
+            maps = _array(maps, "maps", 4, "f")
+        faces_uvs, nf = _padded_or_list(faces_uvs, "faces_uvs", 2, "i", -1)
+        verts_uvs, nt = _padded_or_list(verts_uvs, "verts_uvs", 2, "f", 0.0)
+        if faces_uvs.shape[-1] != 3 or verts_uvs.shape[-1] != 2:
+            raise ValueError(f"faces_uvs must be (B, F, 3) and verts_uvs (B, T, 2), got "
+                             f"{faces_uvs.shape} and {verts_uvs.shape}")  # fmt: skip
+        _check_batch("TexturesUV", maps.shape[0], faces_uvs.shape[0], verts_uvs.shape[0])
+        _check_uv_indices(faces_uvs, nf, nt)
+        for name, value in (("maps", maps), ("faces_uvs", faces_uvs), ("verts_uvs", verts_uvs),
+                            ("num_faces", nf), ("num_verts_uvs", nt)):  # fmt: skip
+            object.__setattr__(self, name, value)
+
+    def __len__(self) -> int:
+        return self.maps.shape[0]
+
+    def maps_padded(self) -> jax.Array:
+        """``(B, H, W, C)``."""
+        return self.maps
+
+    def maps_list(self) -> list[jax.Array]:
+        """``[(H, W, C)] * B``."""
+        return list(self.maps)
+
+    def faces_uvs_padded(self) -> jax.Array:
+        """``(B, F, 3)`` int32, indices into each item's own ``verts_uvs``, padding -1."""
+        return self.faces_uvs
+
+    def verts_uvs_padded(self) -> jax.Array:
+        """``(B, T, 2)`` float32."""
+        return self.verts_uvs
+
+    def faces_uvs_list(self) -> list[jax.Array]:
+        """``[(F_b, 3)]``; needs concrete lengths."""
+        return _unpad(self.faces_uvs, self.num_faces, "num_faces")
+
+    def verts_uvs_list(self) -> list[jax.Array]:
+        """``[(T_b, 2)]``; needs concrete lengths."""
+        return _unpad(self.verts_uvs, self.num_verts_uvs, "num_verts_uvs")
+
+    def _settings(self) -> dict:
+        return dict(padding_mode=self.padding_mode, align_corners=self.align_corners,
+                    sampling_mode=self.sampling_mode)  # fmt: skip
+
+    def __getitem__(self, index) -> TexturesUV:
+        idx = batch_index(index, len(self), "TexturesUV")
+        return jax.tree.map(lambda x: x[idx], self)
+
+    def extend(self, n: int) -> TexturesUV:
+        """Each item repeated ``n`` times in a row, like ``Meshes.extend``."""
+        return jax.tree.map(lambda x: jnp.repeat(x, n, axis=0), self)
+
+    def join_batch(self, others: list) -> TexturesUV:
+        """``self`` followed by ``others``; maps resized to the largest (H, W) (bilinear)."""
+        _check_same_type(self, others)
+        items = (self, *others)
+        for i, o in enumerate(others):
+            if o._settings() != self._settings():
+                raise ValueError(f"others[{i}] has different sampling settings")
+        maps = [m for t in items for m in t.maps_list()]
+        faces = [f for t in items for f in t.faces_uvs_list()]
+        verts = [v for t in items for v in t.verts_uvs_list()]
+        return TexturesUV(maps, faces, verts, **self._settings())
+
+    def join_scene(self) -> TexturesUV:
+        """One item: the maps placed side by side in one image, uvs remapped into it.
+
+        Item ``b``'s map occupies columns ``[b W, (b + 1) W)`` of a ``(H, B W, C)`` image;
+        ``u`` is remapped so that the sample positions are unchanged (for ``align_corners``
+        True: ``u' = (b W + u (W - 1)) / (B W - 1)``; else ``u' = (b + u) / B``). uvs outside
+        [0, 1] would then wrap into a neighbour's map; clamp them first if needed.
+        """
+        b, _, w, _ = self.maps.shape
+        image = jnp.concatenate(list(self.maps), axis=1)
+        verts, faces, offset = [], [], 0
+        for i, (v, f) in enumerate(zip(self.verts_uvs_list(), self.faces_uvs_list())):
+            if self.align_corners:
+                u = (i * w + v[:, 0] * (w - 1)) / max(b * w - 1, 1)
+            else:
+                u = (i + v[:, 0]) / b
+            verts.append(jnp.stack([u, v[:, 1]], axis=1))
+            faces.append(jnp.where(f >= 0, f + offset, -1))
+            offset += v.shape[0]
+        return TexturesUV([image], [jnp.concatenate(faces)], [jnp.concatenate(verts)],
+                          **self._settings())  # fmt: skip
+
+
+def _stack_maps(maps, align_corners: bool) -> jax.Array:
+    arrs = [_array(m, f"maps[{i}]", 3, "f") for i, m in enumerate(maps)]
+    if not arrs:
+        raise ValueError("maps must not be an empty list")
+    if len({a.shape[-1] for a in arrs}) != 1:
+        raise ValueError(f"maps must share the channel count, got {[a.shape for a in arrs]}")
+    size = (max(a.shape[0] for a in arrs), max(a.shape[1] for a in arrs))
+    return jnp.stack([resize_map(a, size, align_corners) for a in arrs])
+
+
+def _padded_or_list(x, name, ndim_item, kind, pad_value):
+    if isinstance(x, (list, tuple)):
+        return _pad_list(x, name, ndim_item, kind, pad_value)
+    arr = _array(x, name, ndim_item + 1, kind)
+    if kind == "i":  # rows whose first index is -1 are padding
+        n = jnp.sum(arr[..., 0] >= 0, axis=1).astype(jnp.int32)
+    else:
+        n = jnp.full((arr.shape[0],), arr.shape[1], jnp.int32)
+    return arr, n
+
+
+def _check_uv_indices(faces_uvs, num_faces, num_verts_uvs):
+    """Valid faces index ``[0, T_b)`` (eager check; skipped for traced inputs)."""
+    try:
+        f = np.asarray(faces_uvs)
+        nf, nt = np.asarray(num_faces), np.asarray(num_verts_uvs)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return
+    valid = np.arange(f.shape[1])[None] < nf[:, None]
+    bad = valid[..., None] & ((f < 0) | (f >= nt[:, None, None]))
+    if bad.any():
+        b = int(np.argwhere(bad)[0][0])
+        raise ValueError(f"faces_uvs[{b}] holds indices outside [0, {int(nt[b])})")
+
+
+# ------------------------------------------------------------------------------ TexturesAtlas
+
+
+@struct.dataclass
+class TexturesAtlas:
+    """A small ``R x R`` texture per face (PyTorch3D's ``TexturesAtlas``, SoftRas layout).
+
+    ``TexturesAtlas(atlas)`` with a list of ``(F_i, R, R, C)`` arrays or a padded
+    ``(B, F, R, R, C)`` array (then every face row is valid unless ``num_faces=`` is given).
+
+    Fields: ``atlas (B, F, R, R, C) float32`` (padding 0), ``num_faces (B,) int32``.
+    """
+
+    atlas: jax.Array
+    num_faces: jax.Array | None = None
+
+    def __post_init__(self):
+        a = self.atlas
+        if isinstance(a, (list, tuple)):
+            padded, n = _pad_list(a, "atlas", 4, "f", 0.0)
+            object.__setattr__(self, "atlas", padded)
+            object.__setattr__(self, "num_faces", n)
+        elif self.num_faces is None and a is not None:
+            a = _array(a, "atlas", 5, "f")
+            object.__setattr__(self, "atlas", a)
+            object.__setattr__(self, "num_faces", jnp.full((a.shape[0],), a.shape[1], jnp.int32))
+        if self.atlas is not None and self.atlas.ndim == 5 and self.atlas.shape[2] != \
+                self.atlas.shape[3]:  # fmt: skip
+            raise ValueError(f"atlas must be (B, F, R, R, C), got {self.atlas.shape}")
+
+    def __len__(self) -> int:
+        return self.atlas.shape[0]
+
+    def atlas_padded(self) -> jax.Array:
+        """``(B, F, R, R, C)``."""
+        return self.atlas
+
+    def atlas_list(self) -> list[jax.Array]:
+        """``[(F_b, R, R, C)]``; needs concrete lengths."""
+        return _unpad(self.atlas, self.num_faces, "num_faces")
+
+    def atlas_packed(self) -> jax.Array:
+        """``(sum F_b, R, R, C)``; needs concrete lengths."""
+        return jnp.concatenate(self.atlas_list(), axis=0)
+
+    def __getitem__(self, index) -> TexturesAtlas:
+        idx = batch_index(index, len(self), "TexturesAtlas")
+        return self.replace(atlas=self.atlas[idx], num_faces=self.num_faces[idx])
+
+    def extend(self, n: int) -> TexturesAtlas:
+        """Each item repeated ``n`` times in a row, like ``Meshes.extend``."""
+        return jax.tree.map(lambda x: jnp.repeat(x, n, axis=0), self)
+
+    def join_batch(self, others: list) -> TexturesAtlas:
+        """``self`` followed by ``others`` (same R and C), padded to the largest F."""
+        _check_same_type(self, others)
+        return TexturesAtlas([a for t in (self, *others) for a in t.atlas_list()])
+
+    def join_scene(self) -> TexturesAtlas:
+        """One item holding every mesh's face textures, in packed order."""
+        return TexturesAtlas([self.atlas_packed()])
