@@ -39,12 +39,16 @@ def _patch_grids(n: int) -> np.ndarray:
 
 
 def _grid_triangles(n: int) -> np.ndarray:
-    """Two triangles per grid quad, as indices into a flattened (n+1) x (n+1) grid: (2 n^2, 3)."""
+    """Two triangles per grid quad, as indices into a flattened (n+1) x (n+1) grid: (2 n^2, 3).
+
+    Newell's patches have their outward normal along d/ds x d/dt (columns, then rows), so the
+    triangles walk (t, s) -> (t, s+1) -> (t+1, s+1).
+    """
     a, b = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     q00 = (a * (n + 1) + b).ravel()
     q10, q01 = q00 + (n + 1), q00 + 1
     q11 = q10 + 1
-    tris = np.stack([np.stack([q00, q10, q11], 1), np.stack([q00, q11, q01], 1)], 1)
+    tris = np.stack([np.stack([q00, q01, q11], 1), np.stack([q00, q11, q10], 1)], 1)
     return tris.reshape(-1, 3)
 
 
@@ -67,7 +71,6 @@ def _tessellate(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     grids = _patch_grids(n)  # (32, n+1, n+1, 3)
     num_patches, per_patch = grids.shape[0], (n + 1) ** 2
     tris = _grid_triangles(n)  # (2 n^2, 3), indices into one patch's grid
-    # Newell's patches all face outwards with this winding (rows x columns, right-handed).
     patch_tris = np.broadcast_to(tris, (num_patches, *tris.shape))  # (32, 2n^2, 3)
     raw_faces = patch_tris + (np.arange(num_patches) * per_patch)[:, None, None]
     verts, remap = _merge_vertices(grids.reshape(-1, 3))
@@ -78,7 +81,7 @@ def _tessellate(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     distinct = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2])
     keep = distinct & (faces[:, 2] != faces[:, 0]) & (area2 > 2.0 * _MIN_AREA)
     t, s = np.meshgrid(np.linspace(0.0, 1.0, n + 1), np.linspace(0.0, 1.0, n + 1), indexing="ij")
-    uv_grid = np.stack([s.ravel(), 1.0 - t.ravel()], axis=1)
+    uv_grid = np.stack([1.0 - s.ravel(), 1.0 - t.ravel()], axis=1)
     return verts, faces[keep], uv_grid, faces_uvs[keep]
 
 
@@ -110,8 +113,10 @@ def teapot_uvs(subdivisions: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Texture coordinates of `teapot_verts_faces(subdivisions)` from the patch parameters.
 
     Every patch maps onto the whole unit square: a point at Bezier parameters (t, s) (t along
-    the control grid's rows, s along its columns) gets `(u, v) = (s, 1 - t)`, so on the body the
-    rim is at the top of the texture and u runs around the teapot.
+    the control grid's rows, s along its columns) gets `(u, v) = (1 - s, 1 - t)`. On the body
+    the rim is at the top of the texture and u runs around the teapot; UV triangles have the
+    same (counter-clockwise) orientation as the faces seen from outside, so textures are not
+    mirrored.
 
     Args:
         subdivisions: int >= 1, as for `teapot_verts_faces`.

@@ -70,15 +70,19 @@ def winding_number_naive(points, verts, faces, chunk: int = 128) -> np.ndarray:
 
 
 def outward_fraction_naive(verts, faces, eps: float = 1e-3) -> float:
-    """Fraction of faces whose normal points outwards: the winding number just in front of the
-    face centroid is smaller than just behind it."""
+    """Fraction of faces whose normal points outwards: just behind the face centroid is inside
+    (|winding number| > 1/2) and just in front of it is outside.
+
+    (The winding number always drops by one across a face along its normal, whatever the
+    global orientation, so the test compares inside/outside, not the values.)
+    """
     v = np.asarray(verts, np.float64)[np.asarray(faces)]
     n = face_normals_naive(verts, faces)
     n /= np.linalg.norm(n, axis=1, keepdims=True)
     c = v.mean(axis=1)
-    front = winding_number_naive(c + eps * n, verts, faces)
-    back = winding_number_naive(c - eps * n, verts, faces)
-    return float(np.mean(front < back))
+    front = np.abs(winding_number_naive(c + eps * n, verts, faces)) > 0.5
+    back = np.abs(winding_number_naive(c - eps * n, verts, faces)) > 0.5
+    return float(np.mean(back & ~front))
 
 
 def get_meshes_class():
