@@ -1,3 +1,22 @@
-"""jax3d.io."""
+"""jax3d.io: OBJ / PLY loading and saving, strict about untrusted input (see docs/io.md)."""
 
-__all__: list[str] = []
+from jax3d.io.mtl import load_mtl, make_mesh_texture_atlas
+from jax3d.io.obj import Faces, Properties, load_obj, save_obj
+from jax3d.io.obj_meshes import load_objs_as_meshes
+from jax3d.io.pluggable_io import IO
+from jax3d.io.ply import PlyMesh, load_ply, read_ply, save_ply
+
+__all__ = [
+    "IO",
+    "Faces",
+    "PlyMesh",
+    "Properties",
+    "load_mtl",
+    "load_obj",
+    "load_objs_as_meshes",
+    "load_ply",
+    "make_mesh_texture_atlas",
+    "read_ply",
+    "save_obj",
+    "save_ply",
+]

@@ -89,6 +89,16 @@ def load_obj(
       ValueError: naming the file and line, for malformed numbers, wrong token counts, face
         index 0 or out of range, inconsistent face corners; or for bad arguments.
     """
+    verts, faces, aux, _ = load_obj_with_names(
+        f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside
+    )
+    return verts, faces, aux
+
+
+def load_obj_with_names(
+    f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside
+):
+    """``load_obj`` plus the material names that ``faces.materials_idx`` indexes."""
     if texture_wrap not in ("repeat", "clamp", None):
         raise ValueError(f"texture_wrap must be 'repeat', 'clamp' or None, got {texture_wrap!r}")
     if create_texture_atlas and (not isinstance(texture_atlas_size, int) or texture_atlas_size < 1):
@@ -111,7 +121,7 @@ def load_obj(
         texture_images=images,
         texture_atlas=atlas,
     )
-    return arrs.verts, faces, aux
+    return arrs.verts, faces, aux, names
 
 
 def _load_materials(mtllibs, names, mat_idx, folder, allow_outside, source):
