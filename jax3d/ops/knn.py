@@ -141,6 +141,8 @@ def knn_search_idx(
     p2 = jax.lax.stop_gradient(p2)
     n, np1, dim = p1.shape
     np2 = p2.shape[1]
+    if np1 == 0 or np2 == 0:  # nothing to search: every neighbour is missing
+        return jnp.full((n, np1, k), -1, jnp.int32)
     block = max(1, min(block, np2))
     nb = -(-np2 // block)
     p2p = nb * block

@@ -190,3 +190,12 @@ def test_invariant_to_p2_permutation_and_translation(seed, shift):
     moved = knn_points(p1 + shift, p2[:, perm] + shift, K=4)
     np.testing.assert_allclose(moved.dists, base.dists, rtol=1e-3, atol=1e-4)
     np.testing.assert_array_equal(perm[np.asarray(moved.idx)], base.idx)
+
+
+def test_zero_sized_clouds():
+    out = knn_points(np.zeros((2, 4, 3)), np.zeros((2, 0, 3)), K=2, return_nn=True)
+    assert out.dists.shape == (2, 4, 2) and out.knn.shape == (2, 4, 2, 3)
+    np.testing.assert_array_equal(out.dists, 0.0)
+    np.testing.assert_array_equal(out.idx, 0)
+    empty = knn_points(np.zeros((2, 0, 3)), np.zeros((2, 5, 3)), K=2)
+    assert empty.dists.shape == (2, 0, 2)
