@@ -112,8 +112,9 @@ def test_ortho_and_screen_perspective_match_pytorch3d(reference):
 # ----------------------------------------------------------------------------- closed forms
 def test_fov_perspective_against_naive():
     R, T, world = random_scene(1)
-    cams = FoVPerspectiveCameras(fov=[40.0, 60.0, 75.0], znear=0.5, zfar=[10.0, 20.0, 30.0],
-                                 aspect_ratio=1.5, R=R, T=T)  # fmt: skip
+    cams = FoVPerspectiveCameras(
+        fov=[40.0, 60.0, 75.0], znear=0.5, zfar=[10.0, 20.0, 30.0], aspect_ratio=1.5, R=R, T=T
+    )
     got = np.asarray(cams.transform_points(world))
     for i, (fov, zfar) in enumerate([(40.0, 10.0), (60.0, 20.0), (75.0, 30.0)]):
         want = fov_perspective_project_naive(world[i], R[i], T[i], fov, 0.5, zfar, 1.5)
@@ -130,8 +131,17 @@ def test_fov_radians_equal_degrees():
 def test_fov_orthographic_against_naive():
     R, T, world = random_scene(3, n=2)
     box = (2.0, -1.0, 1.5, -0.5)
-    cams = FoVOrthographicCameras(znear=0.5, zfar=8.0, max_x=box[0], min_x=box[1], max_y=box[2],
-                                  min_y=box[3], scale_xyz=(0.5, 2.0, 1.5), R=R, T=T)  # fmt: skip
+    cams = FoVOrthographicCameras(
+        znear=0.5,
+        zfar=8.0,
+        max_x=box[0],
+        min_x=box[1],
+        max_y=box[2],
+        min_y=box[3],
+        scale_xyz=(0.5, 2.0, 1.5),
+        R=R,
+        T=T,
+    )
     got = np.asarray(cams.transform_points(world))
     for i in range(2):
         want = fov_orthographic_project_naive(world[i], R[i], T[i], box, 0.5, 8.0, (0.5, 2, 1.5))
@@ -141,8 +151,9 @@ def test_fov_orthographic_against_naive():
 def test_screen_perspective_against_naive_pixels():
     R, T, world = random_scene(4, n=2)
     f, c, hw = (500.0, 450.0), (300.0, 210.0), (480, 640)
-    cams = PerspectiveCameras(focal_length=(f,), principal_point=(c,), in_ndc=False,
-                              image_size=(hw,), R=R, T=T)  # fmt: skip
+    cams = PerspectiveCameras(
+        focal_length=(f,), principal_point=(c,), in_ndc=False, image_size=(hw,), R=R, T=T
+    )
     got = np.asarray(cams.transform_points_screen(world))
     for i in range(2):
         want = screen_perspective_project_naive(world[i], R[i], T[i], f, c, hw)
@@ -155,15 +166,21 @@ def test_ndc_perspective_equals_screen_perspective():
     h, w = 300, 500
     s = min(h, w) / 2
     f, c = np.array([420.0, 400.0]), np.array([260.0, 140.0])
-    pix = PerspectiveCameras(focal_length=(f,), principal_point=(c,), in_ndc=False,
-                             image_size=((h, w),), R=R, T=T)  # fmt: skip
-    ndc = PerspectiveCameras(focal_length=(f / s,), principal_point=(-(c - [w / 2, h / 2]) / s,),
-                             R=R, T=T)  # fmt: skip
-    np.testing.assert_allclose(pix.transform_points_ndc(world), ndc.transform_points(world),
-                               rtol=1e-5, atol=1e-5)  # fmt: skip
-    np.testing.assert_allclose(pix.transform_points_screen(world),
-                               ndc.transform_points_screen(world, image_size=(h, w)),
-                               rtol=1e-5, atol=1e-3)  # fmt: skip
+    pix = PerspectiveCameras(
+        focal_length=(f,), principal_point=(c,), in_ndc=False, image_size=((h, w),), R=R, T=T
+    )
+    ndc = PerspectiveCameras(
+        focal_length=(f / s,), principal_point=(-(c - [w / 2, h / 2]) / s,), R=R, T=T
+    )
+    np.testing.assert_allclose(
+        pix.transform_points_ndc(world), ndc.transform_points(world), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        pix.transform_points_screen(world),
+        ndc.transform_points_screen(world, image_size=(h, w)),
+        rtol=1e-5,
+        atol=1e-3,
+    )
 
 
 @pytest.mark.parametrize("in_ndc", [True, False])
@@ -272,11 +289,22 @@ def test_model_flags():
 
 def test_indexing_keeps_batch_and_matches_per_camera():
     R, T, world = random_scene(7, n=4)
-    cams = PerspectiveCameras(focal_length=[1.0, 2.0, 3.0, 4.0], principal_point=(0.1, 0.2),
-                              R=R, T=T, in_ndc=False, image_size=(64, 80))  # fmt: skip
+    cams = PerspectiveCameras(
+        focal_length=[1.0, 2.0, 3.0, 4.0],
+        principal_point=(0.1, 0.2),
+        R=R,
+        T=T,
+        in_ndc=False,
+        image_size=(64, 80),
+    )
     full = np.asarray(cams.transform_points_screen(world))
-    for index, rows in [(2, [2]), (-1, [3]), ([0, 3], [0, 3]), (slice(1, 3), [1, 2]),
-                        (np.array([True, False, True, False]), [0, 2])]:  # fmt: skip
+    for index, rows in [
+        (2, [2]),
+        (-1, [3]),
+        ([0, 3], [0, 3]),
+        (slice(1, 3), [1, 2]),
+        (np.array([True, False, True, False]), [0, 2]),
+    ]:
         sub = cams[index]
         assert len(sub) == len(rows) and sub.in_ndc() is False
         np.testing.assert_allclose(sub.transform_points_screen(world[rows]), full[rows], rtol=1e-6)
@@ -312,8 +340,9 @@ def test_per_call_overrides():
     )
     assert len(base) == 1 and float(base.fov[0]) == 60.0  # overrides do not stick
     rad = base.transform_points(world, R=R, T=T, fov=np.pi / 4, degrees=False)
-    np.testing.assert_allclose(rad, FoVPerspectiveCameras(R=R, T=T, fov=45.0).transform_points(world),
-                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        rad, FoVPerspectiveCameras(R=R, T=T, fov=45.0).transform_points(world), rtol=1e-5, atol=1e-6
+    )
     scr = PerspectiveCameras(in_ndc=False, focal_length=100.0, principal_point=(32.0, 32.0))
     a = scr.transform_points_screen(world, R=R, T=T, image_size=(64, 64))
     b = scr.replace(R=R, T=T, image_size=(64, 64)).transform_points_screen(world)
@@ -325,10 +354,12 @@ def test_explicit_K_replaces_intrinsics():
     cams = FoVPerspectiveCameras(fov=70.0, znear=0.2, zfar=9.0, R=R, T=T)
     K = np.swapaxes(np.asarray(cams.get_projection_transform().get_matrix()), 1, 2)
     with_k = FoVPerspectiveCameras(K=K, R=R, T=T)
-    np.testing.assert_allclose(with_k.transform_points(world), cams.transform_points(world),
-                               rtol=1e-6)  # fmt: skip
-    np.testing.assert_allclose(cams.compute_projection_matrix(0.2, 9.0, 70.0, 1.0, True), K,
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        with_k.transform_points(world), cams.transform_points(world), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        cams.compute_projection_matrix(0.2, 9.0, 70.0, 1.0, True), K, rtol=1e-6
+    )
 
 
 def test_cameras_are_pytrees():

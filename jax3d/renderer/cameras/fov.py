@@ -192,9 +192,17 @@ class FoVOrthographicCameras(CamerasBase):
         (3,), ``R``, ``T``, optional ``K``; ``device`` is ignored."""
         del device
         arrays = dict(
-            znear=znear, zfar=zfar, max_y=max_y, min_y=min_y, max_x=max_x, min_x=min_x,
-            scale_xyz=scale_xyz, R=R, T=T, K=K,
-        )  # fmt: skip
+            znear=znear,
+            zfar=zfar,
+            max_y=max_y,
+            min_y=min_y,
+            max_x=max_x,
+            min_x=min_x,
+            scale_xyz=scale_xyz,
+            R=R,
+            T=T,
+            K=K,
+        )
         self._set_fields(arrays, {}, _normalized)
 
     def is_perspective(self) -> bool:

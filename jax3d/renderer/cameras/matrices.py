@@ -7,6 +7,8 @@ transposed once at the end, so a reader can compare them line by line with the d
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 
@@ -18,6 +20,7 @@ def _from_column_form(K: Array) -> Array:
     return jnp.swapaxes(K, -1, -2)
 
 
+@jax.jit
 def world_to_view_matrix(R: Array, T: Array) -> Array:
     """The rigid world-to-view matrix of ``X_view = X_world @ R + T``.
 
@@ -34,6 +37,7 @@ def world_to_view_matrix(R: Array, T: Array) -> Array:
     return jnp.concatenate([top, bottom], axis=1)
 
 
+@jax.jit
 def fov_perspective_matrix(znear: Array, zfar: Array, fov_rad: Array, aspect_ratio: Array) -> Array:
     """PyTorch3D's symmetric-frustum perspective matrix (depth mapped to [0, 1] on [znear, zfar]).
 
@@ -62,6 +66,7 @@ def fov_perspective_matrix(znear: Array, zfar: Array, fov_rad: Array, aspect_rat
     return _from_column_form(K)
 
 
+@jax.jit
 def fov_orthographic_matrix(
     znear: Array,
     zfar: Array,
@@ -101,6 +106,7 @@ def fov_orthographic_matrix(
     return _from_column_form(K)
 
 
+@partial(jax.jit, static_argnames="orthographic")
 def sfm_matrix(focal_length: Array, principal_point: Array, *, orthographic: bool) -> Array:
     """The multi-view-geometry matrix of ``PerspectiveCameras`` / ``OrthographicCameras``.
 
@@ -134,6 +140,7 @@ def sfm_matrix(focal_length: Array, principal_point: Array, *, orthographic: boo
     return _from_column_form(K)
 
 
+@partial(jax.jit, static_argnames="with_xyflip")
 def ndc_to_screen_matrix(image_size: Array, *, with_xyflip: bool) -> Array:
     """PyTorch3D NDC (+X left, +Y up) to screen (pixels, origin at the top-left image corner).
 
@@ -161,6 +168,7 @@ def ndc_to_screen_matrix(image_size: Array, *, with_xyflip: bool) -> Array:
     return M.at[:, 3, 3].set(1.0)
 
 
+@partial(jax.jit, static_argnames="with_xyflip")
 def screen_to_ndc_matrix(image_size: Array, *, with_xyflip: bool) -> Array:
     """The exact inverse of :func:`ndc_to_screen_matrix`, in closed form.
 
@@ -183,6 +191,7 @@ def screen_to_ndc_matrix(image_size: Array, *, with_xyflip: bool) -> Array:
     return M.at[:, 3, 3].set(1.0)
 
 
+@jax.jit
 def translation_matrix(xy: Array) -> Array:
     """(N, 4, 4) row-form translation by ``(x, y, 0)`` for ``xy: (N, 2)``."""
     n = xy.shape[0]
@@ -221,9 +230,17 @@ def apply_matrix(matrix: Array, points: Array, eps: float | None = None) -> Arra
     Returns:
       (P, 3) when ``points`` is (P, 3) and N == 1, else (max(N, B), P, 3).
     """
+    b, n = (points.shape[0] if points.ndim == 3 else 1), matrix.shape[0]
+    if b != n and 1 not in (b, n):
+        raise ValueError(f"cannot apply {n} camera matrices to a batch of {b} point sets")
+    return _apply_matrix(matrix, points, None if eps is None else float(eps))
+
+
+@partial(jax.jit, static_argnames="eps")
+def _apply_matrix(matrix: Array, points: Array, eps: float | None) -> Array:
     batch = points[None] if points.ndim == 2 else points
     ones = jnp.ones(batch.shape[:-1] + (1,), batch.dtype)
-    out = broadcast_matmul(jnp.concatenate([batch, ones], axis=-1), matrix)
+    out = jnp.matmul(jnp.concatenate([batch, ones], axis=-1), matrix)
     denom = out[..., 3:]
     if eps is not None:
         sign = jnp.where(denom >= 0.0, 1.0, -1.0).astype(denom.dtype)

@@ -33,9 +33,13 @@ class _SfMCameras(CamerasBase):
 
     def _init_sfm(self, focal_length, principal_point, R, T, K, in_ndc, image_size, normalized):
         arrays = dict(
-            focal_length=focal_length, principal_point=principal_point, R=R, T=T, K=K,
+            focal_length=focal_length,
+            principal_point=principal_point,
+            R=R,
+            T=T,
+            K=K,
             image_size=image_size,
-        )  # fmt: skip
+        )
         if not isinstance(in_ndc, (bool, np.bool_)):
             raise TypeError(f"in_ndc must be a bool, got {type(in_ndc).__name__}")
         self._set_fields(arrays, {"_in_ndc": bool(in_ndc)}, normalized)
