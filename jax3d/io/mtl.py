@@ -188,9 +188,10 @@ def bilinear_sample(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
 
 def wrap_uvs(uvs: np.ndarray, texture_wrap: str | None) -> np.ndarray:
-    """``"repeat"``: keep the fractional part; ``"clamp"``: clip to [0, 1]; None: unchanged."""
+    """``"repeat"``: values outside [0, 1] keep their fractional part (1.0 stays 1.0, as in
+    PyTorch3D for in-range uvs); ``"clamp"``: clip to [0, 1]; None: unchanged."""
     if texture_wrap == "repeat":
-        return np.mod(uvs, 1.0)
+        return np.where((uvs < 0) | (uvs > 1), np.mod(uvs, 1.0), uvs)
     if texture_wrap == "clamp":
         return np.clip(uvs, 0.0, 1.0)
     return uvs

@@ -106,7 +106,8 @@ def parse_float_rows(linenos, rests, keyword, cols, ctx, *, min_tok, max_tok):
     except (ValueError, OverflowError):
         _raise_first_bad_number(linenos, split, cols, keyword, ctx)
         raise  # pragma: no cover - the helper always raises
-    arr32 = arr.astype(np.float32)
+    with np.errstate(over="ignore"):
+        arr32 = arr.astype(np.float32)
     finite = np.isfinite(arr32).all(axis=1)
     if not finite.all():
         i = int(np.argmin(finite))
