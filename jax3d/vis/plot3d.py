@@ -10,8 +10,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 
-_LIGHT_DIR = np.array([0.3, 0.5, 0.8]) / np.linalg.norm([0.3, 0.5, 0.8])
-
 
 def _check_points(points, name: str) -> np.ndarray:
     points = np.asarray(points)
@@ -145,6 +143,12 @@ def plot_mesh_wireframe(
     return _finish(ax, xyz, path)
 
 
+def _eye_direction(elev: float, azim: float) -> np.ndarray:
+    """Unit vector from the scene towards matplotlib's 3D camera for `view_init(elev, azim)`."""
+    e, a = np.deg2rad(elev), np.deg2rad(azim)
+    return np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+
+
 def plot_mesh(
     verts,
     faces,
@@ -154,19 +158,26 @@ def plot_mesh(
     title: str | None = None,
     color=(0.65, 0.75, 0.9),
     edgecolor=None,
+    cull_backfaces: bool = True,
     y_up: bool = True,
     elev: float = 20.0,
     azim: float = -60.0,
 ) -> Figure:
-    """Flat-shaded triangle mesh (Lambert shading from a fixed light, both sides lit).
+    """Flat-shaded triangle mesh, lit by a light near the camera.
+
+    Matplotlib paints triangles back to front by their centroids, which goes wrong on closed
+    meshes; dropping the faces that look away from the camera (PyTorch3D's outward normal
+    `cross(v1 - v0, v2 - v0)` against the view direction of `elev`, `azim`) avoids most of it.
 
     Args:
         verts: (V, 3) float. faces: (F, 3) int (rows starting with -1 are padding, skipped).
         color: RGB in [0, 1], the base colour. edgecolor: a colour to outline faces, or None.
-        ax, path, title, y_up, elev, azim: as for `plot_pointcloud`.
+        cull_backfaces: drop faces whose normal points away from the camera; turn off for
+            meshes that are not consistently oriented (both sides are then lit).
+        ax, path, title, y_up, elev, azim: as for `plot_pointcloud` (culling uses elev, azim).
 
     Returns:
-        The matplotlib `Figure`; its 3D axes holds one `Poly3DCollection` of F triangles.
+        The matplotlib `Figure`; its 3D axes holds one `Poly3DCollection` of the drawn triangles.
     """
     verts = _check_points(verts, "verts")
     faces = _check_faces(faces, len(verts))
@@ -175,9 +186,14 @@ def plot_mesh(
     normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
     norm = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.where(norm > 0, normals / np.where(norm > 0, norm, 1.0), 0.0)
-    shade = 0.35 + 0.65 * np.abs(normals @ _LIGHT_DIR)  # (F,)
+    eye = _eye_direction(elev, azim)
+    facing = normals @ eye  # (F,) > 0 for faces towards the camera
+    if cull_backfaces:
+        tris, normals = tris[facing > 0], normals[facing > 0]
+    light = eye + np.array([0.0, 0.0, 0.5])
+    shade = 0.3 + 0.7 * np.abs(normals @ (light / np.linalg.norm(light)))  # (F,)
     colors = np.clip(np.asarray(color, np.float64)[None, :3] * shade[:, None], 0.0, 1.0)
     ax = _axes(ax, y_up, elev, azim, title)
-    poly = Poly3DCollection(tris, facecolors=colors, edgecolors=edgecolor or colors, linewidths=0.1)
-    ax.add_collection3d(poly)
+    edges = colors if edgecolor is None else edgecolor
+    ax.add_collection3d(Poly3DCollection(tris, facecolors=colors, edgecolors=edges, linewidths=0.1))
     return _finish(ax, xyz, path)

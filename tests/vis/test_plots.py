@@ -51,7 +51,7 @@ def test_plot_mesh_into_given_axes(tmp_path):
     verts, faces = ico_sphere_verts_faces(1)
     fig = Figure()
     ax = fig.add_subplot(projection="3d")
-    assert plot_mesh(verts, faces, ax=ax) is fig
+    assert plot_mesh(verts, faces, ax=ax, cull_backfaces=False) is fig
     (poly,) = [c for c in ax.collections if isinstance(c, Poly3DCollection)]
     colors = poly.get_facecolor()
     assert colors.shape == (80, 4) and np.all((colors >= 0) & (colors <= 1))
@@ -102,3 +102,23 @@ def test_plot_losses(tmp_path):
 def test_plot_losses_invalid(tmp_path, curves, match):
     with pytest.raises(ValueError, match=match):
         plot_losses(tmp_path / "l.png", curves)
+
+
+def test_plot_mesh_culls_faces_looking_away():
+    verts, faces = cube_verts_faces()
+
+    def drawn(f, **kwargs):
+        fig = plot_mesh(verts, f, y_up=False, elev=30.0, azim=-60.0, **kwargs)
+        (poly,) = fig.axes[0].collections
+        return len(poly.get_facecolor())
+
+    # From (elev 30, azim -60) the camera sees the +x, -y and +z sides: 6 of 12 triangles.
+    assert drawn(faces) == 6
+    assert drawn(faces, cull_backfaces=False) == 12
+    assert drawn(faces[:, ::-1]) == 6
+    # A single triangle facing +z is seen from above and culled from below.
+    tri_verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32)
+    tri = np.array([[0, 1, 2]])
+    for elev, expected in [(30.0, 1), (-30.0, 0)]:
+        fig = plot_mesh(tri_verts, tri, y_up=False, elev=elev)
+        assert len(fig.axes[0].collections[0].get_facecolor()) == expected
