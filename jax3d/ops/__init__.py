@@ -1,11 +1,23 @@
 """jax3d.ops."""
 
+from jax3d.ops.ball_query import ball_query
 from jax3d.ops.cubify import cubify
 from jax3d.ops.graph_conv import GraphConv, GraphConvModule, gather_scatter
 from jax3d.ops.interpolate_face_attributes import interpolate_face_attributes
 from jax3d.ops.knn import KNN, knn_gather, knn_points
 from jax3d.ops.laplacian_matrices import cot_laplacian, laplacian, norm_laplacian
 from jax3d.ops.mesh_face_areas_normals import mesh_face_areas_normals
+from jax3d.ops.points_alignment import (
+    ICPSolution,
+    SimilarityTransform,
+    corresponding_points_alignment,
+    iterative_closest_point,
+)
+from jax3d.ops.points_normals import (
+    estimate_pointcloud_local_coord_frames,
+    estimate_pointcloud_normals,
+)
+from jax3d.ops.sample_farthest_points import sample_farthest_points
 from jax3d.ops.sample_points_from_meshes import sample_points_from_meshes
 from jax3d.ops.subdivide_meshes import SubdivideMeshes
 from jax3d.ops.taubin_smoothing import taubin_smoothing
@@ -15,6 +27,14 @@ __all__: list[str] = [
     "KNN",
     "knn_gather",
     "knn_points",
+    "ball_query",
+    "sample_farthest_points",
+    "estimate_pointcloud_normals",
+    "estimate_pointcloud_local_coord_frames",
+    "SimilarityTransform",
+    "ICPSolution",
+    "corresponding_points_alignment",
+    "iterative_closest_point",
     "GraphConv",
     "GraphConvModule",
     "SubdivideMeshes",
