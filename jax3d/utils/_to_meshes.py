@@ -5,20 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 
-def to_meshes(verts: np.ndarray, faces: np.ndarray):
+def to_meshes(verts: np.ndarray, faces: np.ndarray, device=None):
     """`Meshes` holding one mesh, like PyTorch3D's `Meshes(verts=[verts], faces=[faces])`.
 
     Args:
         verts: (V, 3) float32.
         faces: (F, 3) int32, indices into `verts`.
+        device: a `jax.Device` to place the arrays on; anything else (None, or a PyTorch-style
+            string such as "cuda:0" from ported code) keeps JAX's default placement.
 
     Returns:
         `jax3d.structures.Meshes` of batch size 1.
     """
     # Imported here so that the array-level asset functions work without the structures package.
+    import jax
+
     from jax3d.structures import Meshes
 
-    return Meshes(verts=[np.asarray(verts, np.float32)], faces=[np.asarray(faces, np.int32)])
+    meshes = Meshes(verts=[np.asarray(verts, np.float32)], faces=[np.asarray(faces, np.int32)])
+    return jax.device_put(meshes, device) if isinstance(device, jax.Device) else meshes
 
 
 def check_int(name: str, value, minimum: int) -> int:

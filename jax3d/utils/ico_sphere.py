@@ -92,13 +92,15 @@ def ico_sphere_verts_faces(level: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return verts.astype(np.float32), faces.astype(np.int32)
 
 
-def ico_sphere(level: int = 0):
+def ico_sphere(level: int = 0, device=None):
     """Unit icosphere as a one-mesh `jax3d.structures.Meshes`, like PyTorch3D's `ico_sphere`.
 
     Args:
         level: int >= 0, number of subdivisions (V = 10 * 4**level + 2, F = 20 * 4**level).
+        device: optional `jax.Device` for the arrays; other values (PyTorch3D's "cuda:0" in
+            ported code) are accepted and ignored.
 
     Returns:
         `Meshes` of batch size 1; see `ico_sphere_verts_faces` for the arrays.
     """
-    return to_meshes(*ico_sphere_verts_faces(level))
+    return to_meshes(*ico_sphere_verts_faces(level), device=device)

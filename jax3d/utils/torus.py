@@ -52,14 +52,15 @@ def torus_verts_faces(r: float, R: float, sides: int, rings: int) -> tuple[np.nd
     return verts.astype(np.float32), faces.reshape(-1, 3).astype(np.int32)
 
 
-def torus(r: float, R: float, sides: int, rings: int):
+def torus(r: float, R: float, sides: int, rings: int, device=None):
     """Torus as a one-mesh `jax3d.structures.Meshes`, like PyTorch3D's `torus`.
 
     Args:
         r: float > 0, tube radius. R: float > 0, centre-line radius.
         sides: int >= 3, divisions around the tube. rings: int >= 3, around the Z axis.
+        device: optional `jax.Device` for the arrays; other values are accepted and ignored.
 
     Returns:
         `Meshes` of batch size 1; see `torus_verts_faces` for the arrays.
     """
-    return to_meshes(*torus_verts_faces(r, R, sides, rings))
+    return to_meshes(*torus_verts_faces(r, R, sides, rings), device=device)

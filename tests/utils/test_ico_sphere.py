@@ -1,5 +1,6 @@
 """ico_sphere: counts, unit norm, watertight and outward, area, PyTorch3D parity."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -102,3 +103,14 @@ def test_meshes_wrapper():
     verts, faces = ico_sphere_verts_faces(1)
     np.testing.assert_allclose(np.asarray(mesh.verts_packed()), verts)
     np.testing.assert_array_equal(np.asarray(mesh.faces_packed()), faces)
+
+
+def test_meshes_wrapper_device_argument():
+    get_meshes_class()
+    device = jax.devices()[0]
+    mesh = ico_sphere(0, device)
+    assert mesh.verts_packed().devices() == {device}
+    # PyTorch-style device strings from ported code are accepted and ignored.
+    np.testing.assert_allclose(
+        np.asarray(ico_sphere(0, "cuda:0").verts_packed()), mesh.verts_packed()
+    )
