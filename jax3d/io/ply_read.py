@@ -132,7 +132,14 @@ def _ascii_trailing_list(el, rows, counts, where, source) -> PlyTable:
         _to_float([r[ns] for r in rows], rows, where, source), props[-1].count_dtype, where,
         props[-1].name + " count", source,
     ).astype(np.int64)  # fmt: skip
-    _check_token_counts(counts - lengths, ns + 1, where, el, source)
+    bad = counts != ns + 1 + lengths
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise file_error(
+            source,
+            f"line {where[i]}",
+            f"{el.name!r} row has {counts[i]} values, expected {ns + 1 + lengths[i]}",
+        )
     scalars = {}
     if ns:
         scal = _to_float([t for r in rows for t in r[:ns]], rows, where, source)
