@@ -160,7 +160,7 @@ def make_ply(fmt, elements, rows_by_element):
     codes = {"uchar": "B", "char": "b", "ushort": "H", "short": "h", "int": "i", "uint": "I",
              "float": "f", "double": "d", "int32": "i", "uint8": "B", "float32": "f"}  # fmt: skip
     order = ">" if "big" in fmt else "<"
-    for (name, props), rows in zip(elements, rows_by_element):
+    for (_name, props), rows in zip(elements, rows_by_element):
         for row in rows:
             if fmt == "ascii":
                 vals = []
@@ -281,8 +281,8 @@ def test_bad_binary():
         (good[: body + 30], "line 3", "declares"),
         (binary_ply(header, verts + b"\x03" + np.array([0, 1, 5], "<i4").tobytes()),
          f"byte offset {body + 36}", "out of range"),
-        (binary_ply(header.replace("uchar int", "char int"), verts + b"\xff"), f"byte offset {body + 35}",
-         "negative list length"),
+        (binary_ply(header.replace("uchar int", "char int"), verts + b"\xff"),
+         f"byte offset {body + 35}", "negative list length"),
         (binary_ply(V3.replace("3", "1000000000000"), verts), "line 3", "declares"),
         (binary_ply(V3, np.array([[0, 0, np.inf]] * 3, "<f4").tobytes()),
          f"byte offset {len(binary_ply(V3, b''))}",
