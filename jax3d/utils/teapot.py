@@ -102,7 +102,8 @@ def teapot_verts_faces(subdivisions: int = 6) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         verts: (V, 3) float32.
         faces: (F, 3) int32, oriented outwards (`cross(v1 - v0, v2 - v0)` points out), with
-            `F = 64 subdivisions^2 - 8 subdivisions` (no degenerate triangles).
+            `F = 64 subdivisions^2 - 8 subdivisions` for subdivisions >= 2 (no zero-area
+            triangles are kept; at 1, four flat spout triangles are dropped as well).
     """
     n = check_int("subdivisions", subdivisions, 1)
     verts, faces, _, _ = _tessellate(n)

@@ -160,3 +160,8 @@ def test_meshes_wrapper():
     mesh = teapot(2)
     assert isinstance(mesh, meshes_cls) and len(mesh) == 1
     np.testing.assert_array_equal(np.asarray(mesh.faces_packed()), teapot_verts_faces(2)[1])
+
+
+def test_coarsest_teapot_drops_flat_triangles():
+    verts, faces = teapot_verts_faces(1)
+    assert len(faces) == 64 - 8 - 4 and face_areas_naive(verts, faces).min() > 1e-8
