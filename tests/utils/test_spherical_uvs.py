@@ -91,3 +91,18 @@ def test_invalid_inputs():
         spherical_uvs(np.where(verts > 0.8, np.nan, verts), faces)
     with pytest.raises(ValueError, match="level"):
         ico_sphere_uvs(-1)
+
+
+@given(angle=st.floats(-np.pi, np.pi))
+def test_rotation_about_up_axis_only_moves_the_seam(angle):
+    verts, faces = ico_sphere_verts_faces(2)
+    c, s = np.cos(angle), np.sin(angle)
+    rot_y = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # column-vector rotation
+    rotated = (verts.astype(np.float64) @ rot_y.T).astype(np.float32)
+    verts_uvs, faces_uvs = spherical_uvs(rotated, faces)
+    corner_uv = verts_uvs[faces_uvs]
+    pole = np.abs(rotated[faces][..., 1]) > 1 - 1e-6
+    got = uv_to_direction_naive(corner_uv)
+    np.testing.assert_allclose(got[~pole], rotated[faces][~pole], atol=2e-5)
+    assert np.all(uv_signed_areas(verts_uvs, faces_uvs) > 0)
+    assert (corner_uv[..., 0].max(axis=1) - corner_uv[..., 0].min(axis=1)).max() < 0.25
