@@ -20,6 +20,14 @@ def _edge_loss_single(verts, faces, num_faces, target_length):
     return safe_divide(jnp.sum(sq), num_edges.astype(sq.dtype))
 
 
+@jax.jit
+def _edge_loss_batch(verts, faces, num_faces, target_length):
+    per_mesh = jax.vmap(_edge_loss_single, in_axes=(0, 0, 0, None))(
+        verts, faces, num_faces, target_length
+    )
+    return jnp.mean(per_mesh)
+
+
 def mesh_edge_loss(meshes, target_length: float = 0.0) -> jax.Array:
     """Mean squared deviation of edge lengths from `target_length`.
 
@@ -37,7 +45,4 @@ def mesh_edge_loss(meshes, target_length: float = 0.0) -> jax.Array:
     verts, faces, _, num_faces = padded_mesh_arrays(meshes, "mesh_edge_loss")
     if verts.shape[0] == 0 or faces.shape[1] == 0:
         return jnp.zeros((), verts.dtype)
-    per_mesh = jax.vmap(_edge_loss_single, in_axes=(0, 0, 0, None))(
-        verts, faces, num_faces, jnp.asarray(target_length, verts.dtype)
-    )
-    return jnp.mean(per_mesh)
+    return _edge_loss_batch(verts, faces, num_faces, jnp.asarray(target_length, verts.dtype))

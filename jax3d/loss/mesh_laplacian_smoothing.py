@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 
@@ -42,6 +44,14 @@ def _smoothing_single(verts, faces, num_verts, num_faces, method: str):
     return safe_divide(jnp.sum(jnp.where(valid, res, 0.0)), num_verts.astype(res.dtype))
 
 
+@partial(jax.jit, static_argnames=("method",))
+def _smoothing_batch(verts, faces, num_verts, num_faces, method: str):
+    per_mesh = jax.vmap(_smoothing_single, in_axes=(0, 0, 0, 0, None))(
+        verts, faces, num_verts, num_faces, method
+    )
+    return jnp.where(jnp.sum(num_faces) > 0, jnp.mean(per_mesh), 0.0)
+
+
 def mesh_laplacian_smoothing(meshes, method: str = "uniform") -> jax.Array:
     """Laplacian smoothing loss: mean over meshes of the mean per-vertex Laplacian norm.
 
@@ -65,7 +75,4 @@ def mesh_laplacian_smoothing(meshes, method: str = "uniform") -> jax.Array:
     verts, faces, num_verts, num_faces = padded_mesh_arrays(meshes, "mesh_laplacian_smoothing")
     if verts.shape[0] == 0 or faces.shape[1] == 0:
         return jnp.zeros((), verts.dtype)
-    per_mesh = jax.vmap(_smoothing_single, in_axes=(0, 0, 0, 0, None))(
-        verts, faces, num_verts, num_faces, method
-    )
-    return jnp.where(jnp.sum(num_faces) > 0, jnp.mean(per_mesh), 0.0)
+    return _smoothing_batch(verts, faces, num_verts, num_faces, method)

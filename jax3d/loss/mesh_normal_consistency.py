@@ -48,7 +48,7 @@ def _normal_consistency_single(verts, faces, num_faces):
     sorted_edge = slot_edge[order]
     count = jax.ops.segment_sum(jnp.ones_like(slot_edge), slot_edge, E)
     start = jnp.cumsum(count) - count
-    pos = jnp.zeros_like(slot_edge).at[order].set(jnp.arange(3 * F) - start[sorted_edge])
+    pos = jnp.zeros_like(slot_edge).at[order].set(jnp.arange(3 * F, dtype=slot_edge.dtype) - start[sorted_edge])
     interior = (pos >= 1) & (pos <= count[slot_edge] - 2)
     # PyTorch3D pairs every two faces of an edge once, and pairs of "interior" faces twice.
     p_all, c_all = _pair_sums(u, slot_edge, slot_valid, E)
@@ -57,6 +57,11 @@ def _normal_consistency_single(verts, faces, num_faces):
     loss = jnp.sum(jnp.where(real, p_all + c_all + p_int + c_int, 0.0))
     num_pairs = jnp.sum(jnp.where(real, p_all + p_int, 0.0))
     return safe_divide(loss, num_pairs)
+
+
+@jax.jit
+def _normal_consistency_batch(verts, faces, num_faces):
+    return jnp.mean(jax.vmap(_normal_consistency_single)(verts, faces, num_faces))
 
 
 def mesh_normal_consistency(meshes) -> jax.Array:
@@ -78,5 +83,4 @@ def mesh_normal_consistency(meshes) -> jax.Array:
     verts, faces, _, num_faces = padded_mesh_arrays(meshes, "mesh_normal_consistency")
     if verts.shape[0] == 0 or faces.shape[1] == 0:
         return jnp.zeros((), verts.dtype)
-    per_mesh = jax.vmap(_normal_consistency_single)(verts, faces, num_faces)
-    return jnp.mean(per_mesh)
+    return _normal_consistency_batch(verts, faces, num_faces)

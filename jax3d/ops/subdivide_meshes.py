@@ -41,6 +41,7 @@ def _subdivided_verts(x: jax.Array, edges: jax.Array, num_verts, num_edges):
     return out.at[vt].set(x, mode="drop").at[et].set(mid, mode="drop")
 
 
+@jax.jit
 def _subdivide_padded(verts, faces, num_verts, num_faces, feats):
     """Batched subdivision of padded arrays with the static bound E <= 3F edges per mesh."""
     pe = padded_edges(faces, num_faces)

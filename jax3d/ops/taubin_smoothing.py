@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 
@@ -31,6 +33,12 @@ def _smooth_single(verts, faces, num_faces, lambd, mu, num_iter: int):
     return jax.lax.fori_loop(0, num_iter, body, verts)
 
 
+@partial(jax.jit, static_argnames=("num_iter",))
+def _smooth_batch(verts, faces, num_faces, lambd, mu, num_iter: int):
+    fn = jax.vmap(_smooth_single, in_axes=(0, 0, 0, None, None, None))
+    return fn(verts, faces, num_faces, lambd, mu, num_iter)
+
+
 def taubin_smoothing(meshes, lambd: float = 0.53, mu: float = -0.53, num_iter: int = 10):
     """Taubin smoothing [Taubin, ICCV 1995] with PyTorch3D's inverse-edge-length weights.
 
@@ -55,7 +63,5 @@ def taubin_smoothing(meshes, lambd: float = 0.53, mu: float = -0.53, num_iter: i
         return meshes
     lam = jnp.asarray(lambd, verts.dtype)
     mu_ = jnp.asarray(mu, verts.dtype)
-    new = jax.vmap(_smooth_single, in_axes=(0, 0, 0, None, None, None))(
-        verts, faces, num_faces, lam, mu_, num_iter
-    )
+    new = _smooth_batch(verts, faces, num_faces, lam, mu_, num_iter)
     return meshes.update_padded(new)
