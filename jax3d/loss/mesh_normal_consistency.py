@@ -48,7 +48,11 @@ def _normal_consistency_single(verts, faces, num_faces):
     sorted_edge = slot_edge[order]
     count = jax.ops.segment_sum(jnp.ones_like(slot_edge), slot_edge, E)
     start = jnp.cumsum(count) - count
-    pos = jnp.zeros_like(slot_edge).at[order].set(jnp.arange(3 * F, dtype=slot_edge.dtype) - start[sorted_edge])
+    pos = (
+        jnp.zeros_like(slot_edge)
+        .at[order]
+        .set(jnp.arange(3 * F, dtype=slot_edge.dtype) - start[sorted_edge])
+    )
     interior = (pos >= 1) & (pos <= count[slot_edge] - 2)
     # PyTorch3D pairs every two faces of an edge once, and pairs of "interior" faces twice.
     p_all, c_all = _pair_sums(u, slot_edge, slot_valid, E)
