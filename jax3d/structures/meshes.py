@@ -42,20 +42,24 @@ _FIELDS = ("verts", "faces", "num_verts", "num_faces", "textures")
 # ----------------------------------------------------------------------------------------------
 
 
-def _as_float(x, name: str) -> jax.Array:
-    x = jnp.asarray(x)
+def _as_float(x, name: str):
+    """``x`` as a float array (int input becomes float32); NumPy input stays NumPy."""
+    xp = jnp if isinstance(x, jax.Array) else np
+    x = xp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         if not jnp.issubdtype(x.dtype, jnp.number):
             raise TypeError(f"{name} must be a float array, got dtype {x.dtype}")
-        x = x.astype(jnp.float32)
+        x = x.astype(np.float32)
     return x
 
 
-def _as_int(x, name: str) -> jax.Array:
-    x = jnp.asarray(x)
+def _as_int(x, name: str):
+    """``x`` as an int32 array; NumPy input stays NumPy."""
+    xp = jnp if isinstance(x, jax.Array) else np
+    x = xp.asarray(x)
     if x.size and not jnp.issubdtype(x.dtype, jnp.integer):
         raise TypeError(f"{name} must be an integer array, got dtype {x.dtype}")
-    return x.astype(jnp.int32)
+    return x.astype(np.int32)
 
 
 def _item(x, name: str, i: int, to) -> jax.Array:
@@ -103,15 +107,15 @@ def _from_lists(verts, faces):
 def _lengths(x, name: str, batch: int, default) -> jax.Array:
     if x is None:
         return default
-    x = _as_int(x, name)
+    x = jnp.asarray(_as_int(x, name))
     if x.shape != (batch,):
         raise ValueError(f"{name} must be ({batch},) to match the batch, got {x.shape}")
     return x
 
 
 def _from_padded(verts, faces, num_verts, num_faces):
-    verts = _as_float(verts, "verts")
-    faces = _as_int(faces, "faces")
+    verts = jnp.asarray(_as_float(verts, "verts"))
+    faces = jnp.asarray(_as_int(faces, "faces"))
     if verts.ndim != 3 or verts.shape[2] != 3:
         raise ValueError(f"verts must be (B, V, 3) or a list of (V_i, 3), got {verts.shape}")
     if faces.ndim != 3 or faces.shape[2] != 3:
@@ -140,16 +144,33 @@ def _face_cross(verts: jax.Array, faces: jax.Array, faces_mask: jax.Array) -> ja
     return masked_fill(cross, faces_mask, 0.0)
 
 
-def _vertex_normal_sums(verts, faces, faces_mask) -> jax.Array:
-    """Sum over incident faces of the unnormalised face normals: ``(B, V, 3)``."""
-    cross = _face_cross(verts, faces, faces_mask)
-    idx = jnp.where(faces_mask[..., None], faces, 0)  # padding adds 0 to vertex 0
+@jax.jit
+def _faces_areas(verts, faces, num_faces) -> jax.Array:
+    """``(B, F)`` areas ``|c| / 2`` (0 on padding, finite gradients at 0)."""
+    mask = lengths_mask(num_faces, faces.shape[1])
+    return 0.5 * safe_norm(_face_cross(verts, faces, mask))
+
+
+@jax.jit
+def _faces_normals(verts, faces, num_faces) -> jax.Array:
+    """``(B, F, 3)`` unit normals ``c / max(|c|, 1e-6)`` (0 on padding)."""
+    mask = lengths_mask(num_faces, faces.shape[1])
+    return safe_normalize(_face_cross(verts, faces, mask))
+
+
+@jax.jit
+def _verts_normals(verts, faces, num_verts, num_faces) -> jax.Array:
+    """``(B, V, 3)`` normalised sums of incident ``c`` (0 on padding and isolated verts)."""
+    mask = lengths_mask(num_faces, faces.shape[1])
+    cross = _face_cross(verts, faces, mask)
+    idx = jnp.where(mask[..., None], faces, 0)  # padding adds 0 to vertex 0
 
     def scatter(c, f):
         corner_values = jnp.repeat(c[:, None, :], 3, axis=1).reshape(-1, 3)
         return jnp.zeros(verts.shape[1:], verts.dtype).at[f.reshape(-1)].add(corner_values)
 
-    return jax.vmap(scatter)(cross, idx)
+    sums = jax.vmap(scatter)(cross, idx)
+    return masked_fill(safe_normalize(sums), lengths_mask(num_verts, verts.shape[1]), 0.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,7 +344,7 @@ class Meshes:
 
     def faces_areas_padded(self) -> jax.Array:
         """``(B, F)`` triangle areas, 0 on padding. Jit-safe; finite gradients at zero area."""
-        return 0.5 * safe_norm(_face_cross(self.verts, self.faces, self.faces_mask()))
+        return _faces_areas(self.verts, self.faces, self.num_faces)
 
     def faces_normals_padded(self) -> jax.Array:
         """``(B, F, 3)`` unit face normals ``n = c / max(|c|, 1e-6)``, ``c = (v1-v0) x (v2-v0)``.
@@ -331,7 +352,7 @@ class Meshes:
         Counter-clockwise faces (seen from outside) give outward normals; padding rows are 0.
         Jit-safe.
         """
-        return safe_normalize(_face_cross(self.verts, self.faces, self.faces_mask()))
+        return _faces_normals(self.verts, self.faces, self.num_faces)
 
     def verts_normals_padded(self) -> jax.Array:
         """``(B, V, 3)`` vertex normals: normalised area-weighted sum of incident face normals.
@@ -339,8 +360,7 @@ class Meshes:
         Matches PyTorch3D (sum of ``(v1-v0) x (v2-v0)`` over incident faces, then
         ``x / max(|x|, 1e-6)``). Padding rows and isolated vertices are 0. Jit-safe.
         """
-        sums = _vertex_normal_sums(self.verts, self.faces, self.faces_mask())
-        return masked_fill(safe_normalize(sums), self.verts_mask(), 0.0)
+        return _verts_normals(self.verts, self.faces, self.num_verts, self.num_faces)
 
     def _pack_faces(self, x: jax.Array, what: str) -> jax.Array:
         return pack_padded(x, self._concrete("num_faces", what))

@@ -109,9 +109,12 @@ def safe_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
 
 
 def _check_list(x, name: str = "x") -> list:
+    """Items as arrays: NumPy when none is a JAX array (cheap eager padding), else JAX."""
     if not isinstance(x, (list, tuple)):
         raise TypeError(f"{name} must be a list or tuple of arrays, got {type(x).__name__}")
-    return [jnp.asarray(xi) for xi in x]
+    if any(isinstance(xi, jax.Array) for xi in x):
+        return [jnp.asarray(xi) for xi in x]
+    return [np.asarray(xi) for xi in x]
 
 
 def list_to_padded(
@@ -135,7 +138,7 @@ def list_to_padded(
     """
     x = _check_list(x)
     if equisized:
-        return jnp.stack(x, 0)
+        return jnp.stack([jnp.asarray(xi) for xi in x], 0)
     if not x:
         if pad_size is None:
             raise ValueError("x is an empty list: pass pad_size to fix the padded shape")
@@ -149,9 +152,15 @@ def list_to_padded(
     pad_size = tuple(int(s) for s in pad_size)
     if len(pad_size) != ndim or any(p < m for p, m in zip(pad_size, max_size)):
         raise ValueError(f"pad_size must have {ndim} entries >= {max_size}, got {pad_size}")
+    if all(isinstance(xi, np.ndarray) for xi in x):
+        dtype = jnp.result_type(*[jnp.asarray(xi[:0]) for xi in x])  # JAX dtype rules
+        out = np.full((len(x), *pad_size), pad_value, dtype)
+        for i, xi in enumerate(x):
+            out[(i, *(slice(0, s) for s in xi.shape))] = xi
+        return jnp.asarray(out)
     dtype = jnp.result_type(*x)
     padded = [
-        jnp.pad(xi.astype(dtype), [(0, p - s) for p, s in zip(pad_size, xi.shape)],
+        jnp.pad(jnp.asarray(xi, dtype), [(0, p - s) for p, s in zip(pad_size, xi.shape)],
                 constant_values=pad_value)
         for xi in x
     ]
