@@ -379,9 +379,10 @@ def matrix_to_euler_angles(matrix: jax.Array, convention: str) -> jax.Array:
 
     Ranges as PyTorch3D: first and last angle in (-pi, pi]; the middle one in [-pi/2, pi/2]
     for Tait-Bryan conventions ("XYZ", ...) and in [0, pi] for proper Euler ones ("ZXZ", ...).
-    At gimbal lock the split between first and last angle is arbitrary but the result is
-    finite. The middle angle is computed with atan2 (not asin/acos), so it stays accurate
-    and its gradient stays finite near the poles.
+    At gimbal lock (cos or sin of the middle angle below 1e-6) the last angle is set to 0 and
+    the first one carries the whole rotation about the locked axis. The middle angle is
+    computed with atan2 (not asin / acos), so it stays accurate and its gradient finite near
+    the poles.
 
     Args:
         matrix: (..., 3, 3) float32 rotation matrices (column-vector convention).
@@ -394,18 +395,31 @@ def matrix_to_euler_angles(matrix: jax.Array, convention: str) -> jax.Array:
     convention = _check_convention(convention)
     i, j = _AXES.index(convention[0]), _AXES.index(convention[1])
     k = _AXES.index(convention[2])
-    if i != k:  # Tait-Bryan: i, j, k distinct; s = +1 for cyclic order (XYZ, YZX, ZXY).
-        s = 1.0 if (j - i) % 3 == 1 else -1.0
-        middle = jnp.arctan2(s * m[..., i, k], _hypot(m[..., i, i], m[..., i, j]))
-        first = jnp.arctan2(-s * m[..., j, k], m[..., k, k])
-        last = jnp.arctan2(-s * m[..., i, j], m[..., i, i])
-    else:  # proper Euler: R_i R_j R_i; h is the third axis, s the parity of (i, j, h).
-        h = 3 - i - j
-        s = 1.0 if (j - i) % 3 == 1 else -1.0
-        middle = jnp.arctan2(_hypot(m[..., i, j], m[..., i, h]), m[..., i, i])
-        first = jnp.arctan2(m[..., j, i], -s * m[..., h, i])
-        last = jnp.arctan2(m[..., i, j], s * m[..., i, h])
+    h = 3 - i - j  # the axis that is not i or j
+    s = 1.0 if (j - i) % 3 == 1 else -1.0  # e_i x e_j = s e_h
+    if i != k:  # Tait-Bryan (k == h): middle in [-pi/2, pi/2]
+        off = _hypot(m[..., i, i], m[..., i, j])  # cos(middle)
+        middle = jnp.arctan2(s * m[..., i, k], off)
+        first_yx = (-s * m[..., j, k], m[..., k, k])
+        last_yx = (-s * m[..., i, j], m[..., i, i])
+    else:  # proper Euler R_i R_j R_i: middle in [0, pi]
+        off = _hypot(m[..., i, j], m[..., i, h])  # sin(middle)
+        middle = jnp.arctan2(off, m[..., i, i])
+        first_yx = (m[..., j, i], -s * m[..., h, i])
+        last_yx = (m[..., i, j], s * m[..., i, h])
+    # Gimbal lock: only first + last (or first - last) is determined; take last = 0, so
+    # R = R_i(first) R_j(middle) and R e_j = R_i(first) e_j = cos e_j + sin s e_h.
+    lock = off < 1e-6
+    first = jnp.where(
+        lock, _masked_atan2(s * m[..., h, j], m[..., j, j], ~lock), _masked_atan2(*first_yx, lock)
+    )
+    last = jnp.where(lock, 0.0, _masked_atan2(*last_yx, lock))
     return jnp.stack([first, middle, last], axis=-1)
+
+
+def _masked_atan2(y: jax.Array, x: jax.Array, masked: jax.Array) -> jax.Array:
+    """atan2(y, x) where not `masked`, else 0 with zero gradient (double-where)."""
+    return jnp.where(masked, 0.0, jnp.arctan2(jnp.where(masked, 0.0, y), jnp.where(masked, 1.0, x)))
 
 
 def _hypot(a: jax.Array, b: jax.Array) -> jax.Array:
