@@ -148,6 +148,8 @@ def check_sizes(header: PlyHeader, available: int, source: str) -> None:
     """
     need = 0
     for el in header.elements:
+        if el.count and not el.properties:
+            raise file_error(source, f"line {el.line}", f"element {el.name!r} has no properties")
         per_row = el.min_row_bytes() if header.byte_order else len(el.properties)
         need += el.count * per_row
         if need > available:

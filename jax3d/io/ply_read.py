@@ -55,8 +55,6 @@ def _read_ascii(data: bytes, header: PlyHeader, source: str) -> dict:
     line_no = np.asarray(keep, np.int64) + header.header_lines + 1
     tables, pos = {}, 0
     for el in header.elements:
-        if el.count and not el.properties:
-            raise file_error(source, f"line {el.line}", f"element {el.name!r} has no properties")
         rows = split[pos : pos + el.count]
         if len(rows) < el.count:
             where = f"line {line_no[-1]}" if len(line_no) else "end of file"

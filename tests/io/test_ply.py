@@ -289,6 +289,7 @@ def test_bad_binary():
          "NaN"),
         (b"ply\nformat binary_middle_endian 1.0\nend_header\n", "line 2", "unknown format"),
         (b"plx\n", "line 1", "not a PLY"),
+        (binary_ply(V3 + "element face 1000000000000\n", verts), "line 7", "no properties"),
         (b"ply\nformat ascii 1.0\n" + b"comment x\n" * 200000, "header", "end_header"),
     ]  # fmt: skip
     for data, where, msg in cases:
