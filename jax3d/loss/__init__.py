@@ -4,9 +4,12 @@ from jax3d.loss.chamfer import chamfer_distance
 from jax3d.loss.mesh_edge_loss import mesh_edge_loss
 from jax3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from jax3d.loss.mesh_normal_consistency import mesh_normal_consistency
+from jax3d.loss.point_mesh_distance import point_mesh_edge_distance, point_mesh_face_distance
 
 __all__: list[str] = [
     "chamfer_distance",
+    "point_mesh_edge_distance",
+    "point_mesh_face_distance",
     "mesh_edge_loss",
     "mesh_laplacian_smoothing",
     "mesh_normal_consistency",
