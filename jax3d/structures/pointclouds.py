@@ -259,7 +259,8 @@ class Pointclouds:
         """Same lengths with new padded arrays (None keeps the current normals/features).
 
         ``new_points_padded (B, P, 3)``, ``new_normals_padded (B, P, 3)``,
-        ``new_features_padded (B, P, C)``. Padding is reset to 0. Jit-safe.
+        ``new_features_padded (B, P, C')`` (C' may differ from C). Padding is reset to 0.
+        Jit-safe.
         """
         mask = self.points_mask()
         new = {}
@@ -268,9 +269,9 @@ class Pointclouds:
             if x is None:
                 continue
             x = jnp.asarray(_as_float(x, f"new_{name}_padded"))
-            old = getattr(self, name)
-            want = old.shape if old is not None else (*self.points.shape[:2], x.shape[-1])
-            if x.shape != want or (name == "normals" and x.shape[-1] != 3):
+            channels = x.shape[-1] if name == "features" else 3  # features may change C
+            want = (*self.points.shape[:2], channels)
+            if x.shape != want:
                 raise ValueError(f"new_{name}_padded must be {want}, got {x.shape}")
             new[name] = masked_fill(x, mask, 0.0)
         return self.replace(**new)
