@@ -56,10 +56,13 @@ def _pad_list(items, name: str, ndim: int, kind: str, pad_value) -> tuple[jax.Ar
     if len(tails) != 1:
         raise ValueError(f"{name} items must agree beyond their first axis, got {sorted(tails)}")
     m = max(a.shape[0] for a in arrs)
-    padded = jnp.stack([
-        jnp.pad(a, [(0, m - a.shape[0])] + [(0, 0)] * (ndim - 1), constant_values=pad_value)
-        for a in arrs
-    ])  # fmt: skip
+    pads = [[(0, m - a.shape[0])] + [(0, 0)] * (ndim - 1) for a in arrs]
+    if any(isinstance(a, jax.core.Tracer) for a in arrs):
+        padded = jnp.stack([jnp.pad(a, p, constant_values=pad_value) for a, p in zip(arrs, pads)])
+    else:  # concrete: pad in NumPy (no per-shape compilation)
+        padded = jnp.asarray(np.stack([
+            np.pad(np.asarray(a), p, constant_values=pad_value) for a, p in zip(arrs, pads)
+        ]))  # fmt: skip
     return padded, jnp.asarray([a.shape[0] for a in arrs], jnp.int32)
 
 
