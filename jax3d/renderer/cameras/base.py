@@ -8,15 +8,19 @@ down, origin at the top-left image corner, pixel centres at half-integers).
 Subclasses are ``flax.struct`` dataclasses whose array fields all carry the camera batch ``N``
 on their leading axis. Their constructors accept PyTorch3D's arguments (scalars and size-1
 batches broadcast to ``N``); pytree unflattening skips that normalisation (``_normalized``).
+Validation happens eagerly in the methods; the maths runs in small jitted kernels, so eager
+use compiles once per camera type and shape instead of once per array operation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jax3d.renderer.cameras import matrices
@@ -26,13 +30,15 @@ from jax3d.renderer.cameras.batching import (
     batch_focal_length,
     batch_image_size,
     broadcast_batches,
+    is_concrete,
     resolve_index,
+    to_device,
 )
 from jax3d.transforms import Transform3d
 
 Array = jax.Array
 
-_DEFAULTS = {"R": lambda: jnp.eye(3, dtype=jnp.float32), "T": lambda: jnp.zeros(3, jnp.float32)}
+_DEFAULTS = {"R": lambda: np.eye(3, dtype=np.float32), "T": lambda: np.zeros(3, np.float32)}
 
 
 def as_transform(matrix: Array) -> Transform3d:
@@ -40,7 +46,7 @@ def as_transform(matrix: Array) -> Transform3d:
     return Transform3d(matrix=matrix)
 
 
-def check_points(name: str, points, n: int) -> Array:
+def check_points(name: str, points, n: int):
     """Validate ``points`` as (P, 3) or (B, P, 3) float with B in (1, n) (or n == 1)."""
     pts = as_float_array(name, points)
     if pts.ndim not in (2, 3) or pts.shape[-1] != 3:
@@ -57,6 +63,49 @@ def camera_dataclass(cls):
     cls = struct.dataclass(cls)
     cls.replace = custom_replace
     return cls
+
+
+# ---------------------------------------------------------------------- jitted kernels
+def _to_ndc(cams, m: Array, image_size) -> Array:
+    return m if cams.in_ndc() else jnp.matmul(m, cams._ndc_matrix(image_size))
+
+
+@partial(jax.jit, static_argnames=("which",))
+def _matrix(cams, image_size, *, which: str) -> Array:
+    if which == "world_to_view":
+        return cams._world_to_view_matrix()
+    if which == "projection":
+        return cams._projection_matrix()
+    if which == "full":
+        return cams._full_matrix()
+    eye = jnp.broadcast_to(jnp.eye(4, dtype=cams.R.dtype), (cams.R.shape[0], 4, 4))
+    return jnp.broadcast_to(_to_ndc(cams, eye, image_size), eye.shape)
+
+
+@partial(jax.jit, static_argnames=("stage", "eps", "with_xyflip"))
+def _project(cams, points, image_size, *, stage: str, eps, with_xyflip: bool) -> Array:
+    m = cams._full_matrix()
+    if stage != "projection":
+        m = _to_ndc(cams, m, image_size)
+    out = matrices.apply_matrix_unchecked(m, points, eps)
+    if stage == "screen":
+        to_screen = matrices.ndc_to_screen_matrix(image_size, with_xyflip=with_xyflip)
+        out = matrices.apply_matrix_unchecked(to_screen, out, eps)
+    return out
+
+
+@partial(jax.jit, static_argnames=("world_coordinates", "from_ndc", "scaled_depth_input"))
+def _unproject(cams, xy_depth, image_size, *, world_coordinates, from_ndc, scaled_depth_input):
+    xyz = cams._depth_to_projected(xy_depth, scaled_depth_input)
+    m = cams._full_matrix() if world_coordinates else cams._projection_matrix()
+    if from_ndc:
+        m = _to_ndc(cams, m, image_size)
+    return matrices.apply_matrix_unchecked(jnp.linalg.inv(m), xyz, None)
+
+
+@jax.jit
+def _camera_center(R: Array, T: Array) -> Array:
+    return -jnp.linalg.solve(jnp.swapaxes(R, -1, -2), T[..., None])[..., 0]
 
 
 class CamerasBase:
@@ -112,7 +161,11 @@ class CamerasBase:
         """Select cameras: an int, a slice, a list of ints or a 1-D int/bool array. The batch
         axis is kept (``cameras[0]`` has N = 1), as in PyTorch3D."""
         idx = resolve_index(index, len(self))
-        return jax.tree.map(lambda x: x[idx], self)
+
+        def take(x):
+            return jnp.asarray(np.asarray(x)[idx]) if is_concrete(x) else x[idx]
+
+        return jax.tree.map(take, self)
 
     # ------------------------------------------------------------------ model-specific
     def is_perspective(self) -> bool:
@@ -125,9 +178,13 @@ class CamerasBase:
     def _projection_matrix(self) -> Array:
         raise NotImplementedError
 
-    def _ndc_matrix(self, image_size: Array | None) -> Array | None:
-        """Row-form matrix from the projection space to NDC, or None when that is NDC."""
-        return None
+    def _ndc_matrix(self, image_size: Array) -> Array:
+        """Row-form matrix from the screen-space projection to NDC (screen cameras only)."""
+        raise NotImplementedError
+
+    def _depth_to_projected(self, xy_depth: Array, scaled_depth_input: bool) -> Array:
+        """``(x, y, view depth)`` -> the ``(x, y, z)`` that the projection produces."""
+        raise NotImplementedError
 
     def get_znear(self) -> Array | None:
         """(N,) near plane of FoV cameras; None for cameras without one."""
@@ -137,46 +194,58 @@ class CamerasBase:
         """(N, 2) float32 ``(height, width)`` when the cameras store one, else None."""
         return getattr(self, "image_size", None)
 
-    def _image_size_from(self, kwargs: dict[str, Any], what: str) -> Array:
+    def _image_size_from(self, kwargs: dict[str, Any], what: str, required: bool = True):
         value = kwargs.get("image_size")
-        size = batch_image_size(value) if value is not None else self.get_image_size()
-        if size is None:
+        size = to_device(batch_image_size(value)) if value is not None else self.get_image_size()
+        if size is None and required:
             raise ValueError(f"{what} needs image_size=(height, width) (these cameras have none)")
+        if size is not None and size.shape[0] not in (1, len(self)):
+            raise ValueError(
+                f"image_size has batch {size.shape[0]} but there are {len(self)} cameras"
+            )
         return size
+
+    def _ndc_image_size(self, kwargs: dict[str, Any]):
+        """The image size needed to reach NDC: None for NDC cameras."""
+        if self.in_ndc():
+            return None
+        return self._image_size_from(kwargs, "converting screen cameras to NDC")
 
     # ------------------------------------------------------------------ matrices
     def _world_to_view_matrix(self) -> Array:
         return matrices.world_to_view_matrix(self.R, self.T)
 
     def _full_matrix(self) -> Array:
-        return self._world_to_view_matrix() @ self._projection_matrix()
-
-    def _to_ndc_matrix(self, kwargs: dict[str, Any]) -> Array | None:
-        if self.in_ndc():
-            return None
-        return self._ndc_matrix(self._image_size_from(kwargs, "converting screen cameras to NDC"))
+        return jnp.matmul(self._world_to_view_matrix(), self._projection_matrix())
 
     # ------------------------------------------------------------------ transforms
-    def get_world_to_view_transform(self, **kwargs):
+    def get_world_to_view_transform(self, **kwargs) -> Transform3d:
         """``Transform3d`` (N, 4, 4) of ``X_view = X_world @ R + T``; ``R=``/``T=`` override."""
-        return as_transform(self._resolve(kwargs)._world_to_view_matrix())
+        return as_transform(_matrix(self._resolve(kwargs), None, which="world_to_view"))
 
-    def get_projection_transform(self, **kwargs):
+    def get_projection_transform(self, **kwargs) -> Transform3d:
         """``Transform3d`` (N, 4, 4) from view space to the projection space (NDC or screen)."""
-        return as_transform(self._resolve(kwargs)._projection_matrix())
+        return as_transform(_matrix(self._resolve(kwargs), None, which="projection"))
 
-    def get_full_projection_transform(self, **kwargs):
+    def get_full_projection_transform(self, **kwargs) -> Transform3d:
         """``Transform3d`` (N, 4, 4): world-to-view composed with the projection."""
-        return as_transform(self._resolve(kwargs)._full_matrix())
+        return as_transform(_matrix(self._resolve(kwargs), None, which="full"))
 
-    def get_ndc_camera_transform(self, **kwargs):
+    def get_ndc_camera_transform(self, **kwargs) -> Transform3d:
         """``Transform3d`` (N, 4, 4) from the projection space to PyTorch3D NDC: identity for
         NDC cameras; for screen cameras a principal-point fix and a scaling (no axis flip)."""
         cams = self._resolve(kwargs)
-        m = cams._to_ndc_matrix(kwargs)
-        if m is None:
-            m = jnp.broadcast_to(jnp.eye(4, dtype=cams.R.dtype), (len(cams), 4, 4))
-        return as_transform(m)
+        return as_transform(_matrix(cams, cams._ndc_image_size(kwargs), which="ndc"))
+
+    def _project_points(self, points, eps, kwargs, stage: str, with_xyflip: bool = True):
+        cams = self._resolve(kwargs)
+        pts = check_points("points", points, len(cams))
+        if stage == "screen":
+            size = cams._image_size_from(kwargs, "transform_points_screen")
+        else:
+            size = cams._ndc_image_size(kwargs) if stage == "ndc" else None
+        eps = None if eps is None else float(eps)
+        return _project(cams, pts, size, stage=stage, eps=eps, with_xyflip=bool(with_xyflip))
 
     def transform_points(self, points, eps: float | None = None, **kwargs) -> Array:
         """Project world points to the cameras' projection space (NDC, or screen for
@@ -193,22 +262,14 @@ class CamerasBase:
           the projection's depth (1 / depth for PerspectiveCameras, [0, 1] on [znear, zfar]
           for FoV cameras).
         """
-        cams = self._resolve(kwargs)
-        pts = check_points("points", points, len(cams))
-        return matrices.apply_matrix(cams._full_matrix(), pts, eps)
+        return self._project_points(points, eps, kwargs, "projection")
 
     def transform_points_ndc(self, points, eps: float | None = None, **kwargs) -> Array:
         """Project world points to PyTorch3D NDC (+X left, +Y up, shorter side in [-1, 1]).
 
-        Shapes as in :meth:`transform_points`; screen cameras need ``image_size``.
+        Shapes as in :meth:`transform_points`; screen cameras need an image size.
         """
-        cams = self._resolve(kwargs)
-        pts = check_points("points", points, len(cams))
-        m = cams._full_matrix()
-        to_ndc = cams._to_ndc_matrix(kwargs)
-        if to_ndc is not None:
-            m = m @ to_ndc
-        return matrices.apply_matrix(m, pts, eps)
+        return self._project_points(points, eps, kwargs, "ndc")
 
     def transform_points_screen(
         self, points, eps: float | None = None, with_xyflip: bool = True, **kwargs
@@ -228,21 +289,24 @@ class CamerasBase:
         Returns:
           (P, 3) or (N, P, 3) float32 screen points.
         """
-        cams = self._resolve(kwargs)
-        image_size = cams._image_size_from(kwargs, "transform_points_screen")
-        ndc = cams.transform_points_ndc(points, eps=eps, image_size=image_size)
-        m = matrices.ndc_to_screen_matrix(image_size, with_xyflip=with_xyflip)
-        return matrices.apply_matrix(m, ndc, eps)
+        return self._project_points(points, eps, kwargs, "screen", with_xyflip)
 
     def get_camera_center(self, **kwargs) -> Array:
         """(N, 3) float32 camera centres in world coordinates: ``C = -T @ inv(R)``."""
         cams = self._resolve(kwargs)
-        Rt = jnp.swapaxes(cams.R, -1, -2)
-        return -jnp.linalg.solve(Rt, cams.T[..., None])[..., 0]
+        return _camera_center(cams.R, cams.T)
 
-    def _unproject(self, xyz: Array, world_coordinates: bool, extra: Array | None) -> Array:
-        """Invert (world-to-)projection[-to-NDC] matrices and apply them to ``xyz``."""
-        m = self._full_matrix() if world_coordinates else self._projection_matrix()
-        if extra is not None:
-            m = matrices.broadcast_matmul(m, extra)
-        return matrices.apply_matrix(jnp.linalg.inv(m), xyz)
+    def _unproject_points(
+        self, xy_depth, kwargs, world_coordinates, from_ndc, scaled_depth_input
+    ) -> Array:
+        cams = self._resolve(kwargs)
+        pts = check_points("xy_depth", xy_depth, len(cams))
+        size = cams._ndc_image_size(kwargs) if from_ndc else None
+        return _unproject(
+            cams,
+            pts,
+            size,
+            world_coordinates=bool(world_coordinates),
+            from_ndc=bool(from_ndc),
+            scaled_depth_input=bool(scaled_depth_input),
+        )

@@ -3,6 +3,9 @@
 A camera parameter is given per camera (leading axis ``N``) or once for all (a Python scalar, a
 size-1 batch, or, for vector parameters, the bare vector); everything is broadcast to the
 largest batch size, and any other size is an error that names the parameter.
+
+Concrete values are reshaped with NumPy (no XLA compilation per shape) and moved to the device
+at the end; traced values (inside ``jit``/``grad``/``vmap``) go through ``jax.numpy``.
 """
 
 from __future__ import annotations
@@ -21,24 +24,46 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def as_float_array(name: str, value) -> Array:
-    """``value`` as a floating jax array (float32 unless it already is a float array).
+def _default_float(dtype) -> np.dtype:
+    """float32, or float64 only when the input is float64 and x64 is enabled."""
+    if dtype == np.float64 and jax.config.jax_enable_x64:
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def as_float_array(name: str, value):
+    """``value`` as a float array: a NumPy array when concrete, a jax array when traced.
 
     Raises:
       TypeError: ``value`` is not numeric (a string, None, an object).
     """
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a number or an array, got {type(value).__name__}")
-    if isinstance(value, (jax.Array, np.ndarray)) and jnp.issubdtype(value.dtype, jnp.floating):
-        return jnp.asarray(value)
+    if not is_concrete(value):
+        if not jnp.issubdtype(value.dtype, jnp.floating):
+            return value.astype(jnp.float32)
+        return value
     try:
-        arr = jnp.asarray(value, dtype=jnp.float32)
+        arr = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be a number or an array, got {value!r}") from err
-    return arr
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a number or an array, got {value!r}")
+    if np.issubdtype(arr.dtype, np.floating) and arr.dtype != np.float64:
+        return arr
+    return arr.astype(_default_float(arr.dtype))
 
 
-def batch_field(name: str, value, event_shape: tuple[int, ...]) -> Array:
+def _xp(arr):
+    return np if isinstance(arr, np.ndarray) else jnp
+
+
+def to_device(arr) -> Array | None:
+    """NumPy -> jax array (no-op for jax arrays and None)."""
+    return None if arr is None else jnp.asarray(arr)
+
+
+def batch_field(name: str, value, event_shape: tuple[int, ...]):
     """One parameter with a leading batch axis: ``(B, *event_shape)``.
 
     A value of exactly ``event_shape`` (a scalar for scalar parameters, a bare ``(3, 3)``
@@ -51,13 +76,13 @@ def batch_field(name: str, value, event_shape: tuple[int, ...]) -> Array:
     e = len(event_shape)
     if arr.ndim == e:
         arr = arr[None]
-    want = "(N" + "".join(f", {d}" for d in event_shape) + ")"
     if arr.ndim != e + 1 or tuple(arr.shape[1:]) != tuple(event_shape):
-        raise ValueError(f"{name} must be {want}, got {tuple(np.shape(arr))}")
+        want = "(N" + "".join(f", {d}" for d in event_shape) + ")"
+        raise ValueError(f"{name} must be {want}, got {tuple(np.shape(value))}")
     return arr
 
 
-def batch_focal_length(value) -> Array:
+def batch_focal_length(value):
     """``focal_length`` as ``(B, 2)``: a scalar, ``(N,)`` (one focal length per camera, as in
     PyTorch3D), ``(N, 1)`` or ``(N, 2)`` for ``(fx, fy)``.
 
@@ -70,33 +95,32 @@ def batch_focal_length(value) -> Array:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] not in (1, 2):
-        raise ValueError(
-            f"focal_length must be a scalar, (N,), (N, 1) or (N, 2), got {tuple(np.shape(value))}"
-        )
-    return jnp.broadcast_to(arr, (arr.shape[0], 2))
+        shape = tuple(np.shape(value))
+        raise ValueError(f"focal_length must be a scalar, (N,), (N, 1) or (N, 2), got {shape}")
+    return _xp(arr).broadcast_to(arr, (arr.shape[0], 2))
 
 
-def batch_image_size(value) -> Array:
-    """``image_size`` as ``(B, 2)`` float32 ``(height, width)``; accepts ``(H, W)``,
+def batch_image_size(value):
+    """``image_size`` as ``(B, 2)`` float ``(height, width)``; accepts ``(H, W)``,
     ``((H, W),)`` or an ``(N, 2)`` array.
 
     Raises:
       ValueError: wrong shape, or (for concrete values) a side smaller than 1.
     """
-    arr = batch_field("image_size", value, (2,)).astype(jnp.float32)
-    if is_concrete(arr) and bool(jnp.any(arr < 1)):
-        raise ValueError(f"image_size must be >= 1 (height, width), got {np.asarray(arr)}")
+    arr = batch_field("image_size", value, (2,))
+    if isinstance(arr, np.ndarray) and np.any(arr < 1):
+        raise ValueError(f"image_size must be >= 1 (height, width), got {arr.tolist()}")
     return arr
 
 
-def broadcast_batches(arrays: Mapping[str, Array]) -> dict[str, Array]:
+def broadcast_batches(arrays: Mapping[str, object]) -> dict[str, Array]:
     """Broadcast batched arrays (leading axis 1 or N) to the common batch size N.
 
     Args:
-      arrays: name -> (B_name, ...) arrays; None values are passed through.
+      arrays: name -> (B_name, ...) arrays (NumPy or jax); None values are passed through.
 
     Returns:
-      name -> (N, ...) arrays, in the same order.
+      name -> (N, ...) jax arrays (None stays None), in the same order.
 
     Raises:
       ValueError: two parameters have different batch sizes, neither of which is 1.
@@ -109,10 +133,12 @@ def broadcast_batches(arrays: Mapping[str, Array]) -> dict[str, Array]:
             f"camera parameters must have batch size 1 or N; got batch sizes {sizes} "
             f"(N = {n}), offending: {sorted(bad)}"
         )
-    return {
-        k: None if v is None else jnp.broadcast_to(v, (n,) + tuple(v.shape[1:]))
-        for k, v in arrays.items()
-    }
+    out = {}
+    for k, v in arrays.items():
+        if v is not None and v.shape[0] != n:
+            v = _xp(v).broadcast_to(v, (n,) + tuple(v.shape[1:]))
+        out[k] = to_device(v)
+    return out
 
 
 def resolve_index(index, n: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jax3d.renderer.cameras import matrices
-from jax3d.renderer.cameras.base import CamerasBase, camera_dataclass, check_points
+from jax3d.renderer.cameras.base import CamerasBase, camera_dataclass
 
 Array = jax.Array
 
@@ -104,7 +104,7 @@ class FoVPerspectiveCameras(CamerasBase):
         cams = self.replace(
             znear=znear, zfar=zfar, fov=fov, aspect_ratio=aspect_ratio, degrees=degrees, K=None
         )
-        return jnp.swapaxes(cams._projection_matrix(), -1, -2)
+        return jnp.swapaxes(cams.get_projection_transform().get_matrix(), -1, -2)
 
     def unproject_points(
         self,
@@ -126,16 +126,19 @@ class FoVPerspectiveCameras(CamerasBase):
           Same shape as :meth:`transform_points` would give: the points that project to
           ``xy_depth``.
         """
-        cams = self._resolve(kwargs)
-        pts = check_points("xy_depth", xy_depth, len(cams))
-        if not scaled_depth_input:
-            P = cams._projection_matrix()
-            f1, f2 = P[:, 2, 2][:, None], P[:, 3, 2][:, None]
-            xy, depth = _split_depth(pts)
-            sdepth = (f1 * depth + f2) / depth
-            xy = jnp.broadcast_to(xy, sdepth.shape + (2,))
-            pts = _squeeze_like(jnp.concatenate([xy, sdepth[..., None]], axis=-1), pts)
-        return cams._unproject(pts, world_coordinates, None)
+        return self._unproject_points(
+            xy_depth, kwargs, world_coordinates, False, scaled_depth_input
+        )
+
+    def _depth_to_projected(self, xy_depth: Array, scaled_depth_input: bool) -> Array:
+        if scaled_depth_input:
+            return xy_depth
+        P = self._projection_matrix()
+        f1, f2 = P[:, 2, 2][:, None], P[:, 3, 2][:, None]
+        xy, depth = _split_depth(xy_depth)
+        sdepth = (f1 * depth + f2) / depth
+        xy = jnp.broadcast_to(xy, sdepth.shape + (2,))
+        return _squeeze_like(jnp.concatenate([xy, sdepth[..., None]], axis=-1), xy_depth)
 
 
 @camera_dataclass
@@ -227,13 +230,16 @@ class FoVOrthographicCameras(CamerasBase):
     ) -> Array:
         """Lift NDC ``(x, y, depth)`` back to world (or view) coordinates; arguments and
         shapes as in :meth:`FoVPerspectiveCameras.unproject_points`."""
-        cams = self._resolve(kwargs)
-        pts = check_points("xy_depth", xy_depth, len(cams))
-        if not scaled_depth_input:
-            P = cams._projection_matrix()
-            scale_z, mid_z = P[:, 2, 2][:, None], P[:, 3, 2][:, None]
-            xy, depth = _split_depth(pts)
-            sdepth = scale_z * depth + mid_z
-            xy = jnp.broadcast_to(xy, sdepth.shape + (2,))
-            pts = _squeeze_like(jnp.concatenate([xy, sdepth[..., None]], axis=-1), pts)
-        return cams._unproject(pts, world_coordinates, None)
+        return self._unproject_points(
+            xy_depth, kwargs, world_coordinates, False, scaled_depth_input
+        )
+
+    def _depth_to_projected(self, xy_depth: Array, scaled_depth_input: bool) -> Array:
+        if scaled_depth_input:
+            return xy_depth
+        P = self._projection_matrix()
+        scale_z, mid_z = P[:, 2, 2][:, None], P[:, 3, 2][:, None]
+        xy, depth = _split_depth(xy_depth)
+        sdepth = scale_z * depth + mid_z
+        xy = jnp.broadcast_to(xy, sdepth.shape + (2,))
+        return _squeeze_like(jnp.concatenate([xy, sdepth[..., None]], axis=-1), xy_depth)

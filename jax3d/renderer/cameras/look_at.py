@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jax3d.renderer.cameras import matrices
 from jax3d.renderer.cameras.base import as_transform
@@ -48,7 +50,11 @@ def camera_position_from_spherical_angles(
             "azimuth": batch_field("azimuth", azimuth, ()),
         }
     )
-    dist, elev, azim = args["distance"], args["elevation"], args["azimuth"]
+    return _spherical_to_position(args["distance"], args["elevation"], args["azimuth"], degrees)
+
+
+@partial(jax.jit, static_argnames="degrees")
+def _spherical_to_position(dist: Array, elev: Array, azim: Array, degrees: bool) -> Array:
     if degrees:
         elev = elev * (math.pi / 180.0)
         azim = azim * (math.pi / 180.0)
@@ -82,7 +88,11 @@ def look_at_rotation(camera_position, at=((0, 0, 0),), up=((0, 1, 0),), device=N
             "up": batch_field("up", up, (3,)),
         }
     )
-    position, at, up = args["camera_position"], args["at"], args["up"]
+    return _look_at_rotation(args["camera_position"], args["at"], args["up"])
+
+
+@jax.jit
+def _look_at_rotation(position: Array, at: Array, up: Array) -> Array:
     z_axis = _safe_normalize(at - position)
     x_axis = _safe_normalize(jnp.cross(up, z_axis))
     y_axis = _safe_normalize(jnp.cross(z_axis, x_axis))
@@ -139,9 +149,13 @@ def look_at_view_transform(
             }
         )
         center, at, up = args["position"] + args["at"], args["at"], args["up"]
-    R = look_at_rotation(center, at, up)
-    T = -jnp.einsum("ni,nij->nj", center, R)
-    return R, T
+    return _look_at_R_T(center, at, up)
+
+
+@jax.jit
+def _look_at_R_T(center: Array, at: Array, up: Array) -> tuple[Array, Array]:
+    R = _look_at_rotation(center, at, up)
+    return R, -jnp.einsum("ni,nij->nj", center, R)
 
 
 def get_world_to_view_transform(R=None, T=None):
@@ -154,7 +168,7 @@ def get_world_to_view_transform(R=None, T=None):
     Returns:
       ``jax3d.transforms.Transform3d`` with matrix ``[[R, 0], [T, 1]]``.
     """
-    R = jnp.eye(3, dtype=jnp.float32)[None] if R is None else R
-    T = jnp.zeros((1, 3), jnp.float32) if T is None else T
+    R = np.eye(3, dtype=np.float32) if R is None else R
+    T = np.zeros(3, np.float32) if T is None else T
     args = broadcast_batches({"R": batch_field("R", R, (3, 3)), "T": batch_field("T", T, (3,))})
     return as_transform(matrices.world_to_view_matrix(args["R"], args["T"]))

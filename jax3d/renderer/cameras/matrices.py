@@ -233,11 +233,11 @@ def apply_matrix(matrix: Array, points: Array, eps: float | None = None) -> Arra
     b, n = (points.shape[0] if points.ndim == 3 else 1), matrix.shape[0]
     if b != n and 1 not in (b, n):
         raise ValueError(f"cannot apply {n} camera matrices to a batch of {b} point sets")
-    return _apply_matrix(matrix, points, None if eps is None else float(eps))
+    return _apply_matrix_jit(matrix, points, None if eps is None else float(eps))
 
 
-@partial(jax.jit, static_argnames="eps")
-def _apply_matrix(matrix: Array, points: Array, eps: float | None) -> Array:
+def apply_matrix_unchecked(matrix: Array, points: Array, eps: float | None) -> Array:
+    """:func:`apply_matrix` without the batch check (for use inside jitted code)."""
     batch = points[None] if points.ndim == 2 else points
     ones = jnp.ones(batch.shape[:-1] + (1,), batch.dtype)
     out = jnp.matmul(jnp.concatenate([batch, ones], axis=-1), matrix)
@@ -249,3 +249,6 @@ def _apply_matrix(matrix: Array, points: Array, eps: float | None) -> Array:
     if points.ndim == 2 and out.shape[0] == 1:
         out = out[0]
     return out
+
+
+_apply_matrix_jit = partial(jax.jit, static_argnames="eps")(apply_matrix_unchecked)

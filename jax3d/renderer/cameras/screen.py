@@ -3,11 +3,19 @@ and ``get_screen_to_ndc_transform``)."""
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 
 from jax3d.renderer.cameras import matrices
 from jax3d.renderer.cameras.base import CamerasBase, as_transform
 from jax3d.renderer.cameras.batching import batch_image_size
+
+
+@partial(jax.jit, static_argnames="n")
+def _broadcast_matrix(m, n: int):
+    return jnp.broadcast_to(m, (n, 4, 4))
 
 
 def _image_size_for(cameras: CamerasBase, image_size):
@@ -36,11 +44,11 @@ def get_ndc_to_screen_transform(cameras: CamerasBase, with_xyflip: bool = False,
     """
     size = _image_size_for(cameras, image_size)
     m = matrices.ndc_to_screen_matrix(size, with_xyflip=with_xyflip)
-    return as_transform(jnp.broadcast_to(m, (len(cameras), 4, 4)))
+    return as_transform(_broadcast_matrix(m, len(cameras)))
 
 
 def get_screen_to_ndc_transform(cameras: CamerasBase, with_xyflip: bool = False, image_size=None):
     """``Transform3d`` (N, 4, 4): the inverse of :func:`get_ndc_to_screen_transform`."""
     size = _image_size_for(cameras, image_size)
     m = matrices.screen_to_ndc_matrix(size, with_xyflip=with_xyflip)
-    return as_transform(jnp.broadcast_to(m, (len(cameras), 4, 4)))
+    return as_transform(_broadcast_matrix(m, len(cameras)))

@@ -10,7 +10,7 @@ import numpy as np
 from flax import struct
 
 from jax3d.renderer.cameras import matrices
-from jax3d.renderer.cameras.base import CamerasBase, camera_dataclass, check_points
+from jax3d.renderer.cameras.base import CamerasBase, camera_dataclass
 
 Array = jax.Array
 
@@ -65,20 +65,21 @@ class _SfMCameras(CamerasBase):
 
     def get_principal_point(self, **kwargs) -> Array:
         """(N, 2) principal point read from the projection matrix (so ``K`` is honoured)."""
-        P = self._resolve(kwargs)._projection_matrix()
+        P = self.get_projection_transform(**kwargs).get_matrix()
         return P[:, 3 if self._ORTHOGRAPHIC else 2, :2]
 
-    def _ndc_matrix(self, image_size: Array | None) -> Array:
+    def _ndc_matrix(self, image_size: Array) -> Array:
         # The principal point is given in image axes (+X right, +Y down) while projected
         # points use PyTorch3D's (+X left, +Y up): move it across, then scale pixels to NDC.
-        fix = matrices.translation_matrix(-2.0 * self.get_principal_point())
-        to_ndc = matrices.screen_to_ndc_matrix(image_size, with_xyflip=False)
-        return matrices.broadcast_matmul(fix, to_ndc)
+        P = self._projection_matrix()
+        principal = P[:, 3 if self._ORTHOGRAPHIC else 2, :2]
+        fix = matrices.translation_matrix(-2.0 * principal)
+        return jnp.matmul(fix, matrices.screen_to_ndc_matrix(image_size, with_xyflip=False))
 
-    def _unproject_sfm(self, xyz: Array, world_coordinates: bool, from_ndc: bool, kwargs):
-        cams = self._resolve(kwargs)
-        extra = cams._to_ndc_matrix(kwargs) if from_ndc else None
-        return cams._unproject(xyz, world_coordinates, extra)
+    def _depth_to_projected(self, xy_depth: Array, scaled_depth_input: bool) -> Array:
+        if self._ORTHOGRAPHIC:
+            return xy_depth
+        return jnp.concatenate([xy_depth[..., :2], 1.0 / xy_depth[..., 2:3]], axis=-1)
 
 
 @camera_dataclass
@@ -153,9 +154,7 @@ class PerspectiveCameras(_SfMCameras):
         Returns:
           (P, 3) or (N, P, 3) float32 points (a depth of 0 gives inf, as in PyTorch3D).
         """
-        pts = check_points("xy_depth", xy_depth, len(self))
-        xy_inv_depth = jnp.concatenate([pts[..., :2], 1.0 / pts[..., 2:3]], axis=-1)
-        return self._unproject_sfm(xy_inv_depth, world_coordinates, from_ndc, kwargs)
+        return self._unproject_points(xy_depth, kwargs, world_coordinates, from_ndc, False)
 
 
 @camera_dataclass
@@ -200,5 +199,4 @@ class OrthographicCameras(_SfMCameras):
     ) -> Array:
         """Lift ``(x, y, depth)`` back to world (or view) coordinates; as
         :meth:`PerspectiveCameras.unproject_points` but the depth is used as is."""
-        pts = check_points("xy_depth", xy_depth, len(self))
-        return self._unproject_sfm(pts, world_coordinates, from_ndc, kwargs)
+        return self._unproject_points(xy_depth, kwargs, world_coordinates, from_ndc, False)
