@@ -14,6 +14,8 @@ differentiably, so gradients reach the points and the vertices.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,7 +54,8 @@ def _gather(x, idx):
     return jax.vmap(lambda a, i: a[i])(x, safe)
 
 
-def _two_way(points, num_points, prims, num_prims, to_prim, to_point, params):
+@partial(jax.jit, static_argnames=("to_prim", "to_point"))
+def _two_way(points, num_points, prims, num_prims, params, *, to_prim, to_point):
     """Mean point->primitive plus mean primitive->point squared distance, batch-averaged.
 
     points ``(N, P, 3)``, prims ``(N, M, k, 3)``; ``to_prim(p, prim, *params)`` and
@@ -109,9 +112,8 @@ def point_mesh_face_distance(
     faces = meshes.faces_padded()
     tris = _gather(verts, faces.reshape(faces.shape[0], -1)).reshape(*faces.shape, 3)
     area = jnp.asarray(min_triangle_area, points.dtype)
-    return _two_way(
-        points, num_points, tris, meshes.num_faces_per_mesh(), _pt_tri, _tri_pt, (area,)
-    )
+    nf = meshes.num_faces_per_mesh()
+    return _two_way(points, num_points, tris, nf, (area,), to_prim=_pt_tri, to_point=_tri_pt)
 
 
 def _padded_segments(meshes):
@@ -144,4 +146,4 @@ def point_mesh_edge_distance(meshes, pcls) -> jax.Array:
     """
     points, num_points = _check_pair(meshes, pcls)
     segs, num_edges = _padded_segments(meshes)
-    return _two_way(points, num_points, segs, num_edges, _pt_seg, _seg_pt, ())
+    return _two_way(points, num_points, segs, num_edges, (), to_prim=_pt_seg, to_point=_seg_pt)

@@ -187,7 +187,7 @@ def test_batch_equals_mean_of_items_and_jit():
 def test_gradients_reach_points_and_verts(reference):
     ref = reference("losses")
     meshes = Meshes([jnp.asarray(ref["mesh_verts"])], [jnp.asarray(ref["mesh_faces"], jnp.int32)])
-    pts = jnp.asarray(_points(5, 1, 30))
+    pts = jnp.asarray(_points(5, 1, 6))
 
     def f(v, p):
         return point_mesh_face_distance(meshes.update_padded(v), p)
