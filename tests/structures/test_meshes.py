@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
-from jax3d.structures import Meshes
+from jax3d.structures import Meshes, join_meshes_as_batch, join_meshes_as_scene
 
 # ----------------------------------------------------------------------------------------------
 # Fixtures and naive references.
@@ -475,3 +475,30 @@ def test_real_mesh_from_data(data):
     meshes = Meshes.from_trimesh(tm)
     np.testing.assert_allclose(meshes.faces_areas_packed().sum(), tm.area, rtol=1e-4)
     assert np.isfinite(np.asarray(meshes.verts_normals_packed())).all()
+
+
+@jax.jit
+def _normals_from_list_jit(v0, v1, f0, f1):
+    return Meshes([v0, v1], [f0, f1]).verts_normals_padded()
+
+
+def test_list_construction_inside_jit():
+    verts, faces = random_meshes_np(8, [(5, 4), (7, 6)])
+    inside = _normals_from_list_jit(*verts, *faces)
+    np.testing.assert_allclose(inside, Meshes(verts, faces).verts_normals_padded(), atol=1e-6)
+
+
+def test_with_renderer_textures_vertex():
+    textures_mod = pytest.importorskip("jax3d.renderer.mesh.textures")
+    verts, faces = random_meshes_np(9, [(4, 3), (6, 2)])
+    colors = [np.full((4, 3), 0.25, np.float32), np.full((6, 3), 0.75, np.float32)]
+    meshes = Meshes(verts, faces, textures=textures_mod.TexturesVertex(colors))
+    sub = meshes[1]
+    np.testing.assert_allclose(sub.textures.verts_features_list()[0], colors[1])
+    ext = meshes.extend(2)
+    assert len(ext.textures) == 4
+    joined = join_meshes_as_batch([meshes, meshes[0]])
+    np.testing.assert_allclose(joined.textures.verts_features_list()[2], colors[0])
+    scene = join_meshes_as_scene(meshes)
+    np.testing.assert_allclose(scene.textures.verts_features_packed(), np.concatenate(colors))
+    assert scene.textures.verts_features_packed().shape[0] == scene.verts_packed().shape[0]

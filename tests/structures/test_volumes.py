@@ -175,11 +175,12 @@ def test_jit_grad_index_update():
     out = jax.jit(lambda v: v.get_coord_grid())(vol)
     np.testing.assert_allclose(out, vol.get_coord_grid())
 
+    @jax.jit
     def world_sum(vs, t):
         return Volumes(dens, voxel_size=vs, volume_translation=t).get_coord_grid().sum()
 
     check_grads(world_sum, (jnp.ones((3, 3)), jnp.zeros((3, 3))), order=1, modes=["rev"])
-    check_grads(lambda p: vol.world_to_local_coords(p), (jnp.ones((3, 2, 3)),), order=1)
+    check_grads(jax.jit(vol.world_to_local_coords), (jnp.ones((3, 2, 3)),), order=1)
     sub = vol[[2, 0]]
     assert len(sub) == 2
     np.testing.assert_allclose(sub.get_coord_grid(), vol.get_coord_grid()[np.array([2, 0])])
