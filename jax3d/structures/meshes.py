@@ -204,6 +204,8 @@ class Meshes:
             if num_verts is not None or num_faces is not None:
                 raise ValueError("num_verts/num_faces are only accepted with padded verts/faces")
             fields = _from_lists(verts, faces)
+        elif isinstance(faces, (list, tuple)):
+            raise TypeError("faces is a list, so verts must be a list too (or pass both padded)")
         else:
             fields = _from_padded(verts, faces, num_verts, num_faces)
         for name, value in zip(_FIELDS, (*fields, textures)):

@@ -143,6 +143,7 @@ def test_padded_input_defaults_and_padding_reset():
         ([np.zeros((3, 3))], [np.array([[0, 1]])], {}, ValueError),  # faces not (F, 3)
         ([np.zeros((3, 3))], [], {}, ValueError),  # length mismatch
         ([np.zeros((3, 3))], np.zeros((1, 1, 3), int), {}, TypeError),  # mixed list / array
+        (np.zeros((1, 3, 3)), [np.zeros((1, 3), int)], {}, TypeError),  # mixed array / list
         ([np.zeros((3, 3))], [np.zeros((1, 3), int)], {"num_verts": [3]}, ValueError),
     ],
 )
@@ -502,3 +503,48 @@ def test_with_renderer_textures_vertex():
     scene = join_meshes_as_scene(meshes)
     np.testing.assert_allclose(scene.textures.verts_features_packed(), np.concatenate(colors))
     assert scene.textures.verts_features_packed().shape[0] == scene.verts_packed().shape[0]
+
+
+def test_edges_pytorch3d_parity(reference):
+    """PyTorch3D's mesh_edge_loss (target 0) on one mesh = mean squared edge length."""
+    ref = reference("losses")
+    meshes = Meshes([ref["mesh_verts"]], [ref["mesh_faces"].astype(np.int32)])
+    edges = np.asarray(meshes.edges_packed())
+    assert edges.shape == (480, 2)  # ico_sphere(2): V - E + F = 2
+    assert (edges[:, 0] < edges[:, 1]).all()
+    v = ref["mesh_verts"].astype(np.float64)
+    mean_sq = np.mean(np.sum((v[edges[:, 0]] - v[edges[:, 1]]) ** 2, axis=1))
+    np.testing.assert_allclose(mean_sq, ref["edge"], rtol=1e-5)
+    # Closed manifold: every edge is used by exactly two faces.
+    counts = np.bincount(np.asarray(meshes.faces_packed_to_edges_packed()).ravel())
+    np.testing.assert_array_equal(counts, 2)
+    # Noisy sphere, outward winding: vertex normals point away from the centre.
+    assert (np.sum(np.asarray(meshes.verts_normals_packed()) * v, axis=1) > 0).all()
+
+
+@jax.jit
+def _geometry_single_jit(verts, faces):
+    m = Meshes(verts[None], faces[None])
+    return m.verts_normals_padded()[0], m.faces_normals_padded()[0], m.faces_areas_padded()[0]
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**16))
+def test_rotation_and_permutation_equivariance(seed):
+    rng = np.random.default_rng(seed)
+    verts, faces = random_meshes_np(seed, [(8, 10)])
+    v, f = verts[0], faces[0]
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    rot = (q * np.sign(np.linalg.det(q))).astype(np.float32)  # proper rotation
+    vn, fn, area = _geometry_single_jit(v, f)
+    vn_r, fn_r, area_r = _geometry_single_jit(v @ rot, f)
+    np.testing.assert_allclose(area_r, area, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fn_r, np.asarray(fn) @ rot, atol=1e-4)
+    ok = np.linalg.norm(verts_normal_sums_naive(v, f), axis=1) > 1e-3
+    np.testing.assert_allclose(np.asarray(vn_r)[ok], (np.asarray(vn) @ rot)[ok], atol=1e-4)
+    perm = rng.permutation(len(v))  # new vertex k is old vertex perm[k]
+    inv = np.argsort(perm)
+    vn_p, fn_p, area_p = _geometry_single_jit(v[perm], inv[f].astype(np.int32))
+    np.testing.assert_allclose(np.asarray(vn_p), np.asarray(vn)[perm], atol=1e-5)
+    np.testing.assert_allclose(fn_p, fn, atol=1e-5)
+    np.testing.assert_allclose(area_p, area, rtol=1e-5)
