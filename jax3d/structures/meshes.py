@@ -21,6 +21,7 @@ import numpy as np
 
 from jax3d.structures.utils import (
     concrete_numpy,
+    detach_tree,
     exclusive_cumsum,
     is_traced,
     lengths_mask,
@@ -30,6 +31,7 @@ from jax3d.structures.utils import (
     padded_to_packed_index,
     safe_norm,
     safe_normalize,
+    to_device,
 )
 
 __all__ = ["Meshes"]
@@ -244,6 +246,20 @@ class Meshes:
     def __repr__(self) -> str:
         return (f"Meshes(B={len(self)}, verts={tuple(self.verts.shape)}, "
                 f"faces={tuple(self.faces.shape)}, textures={type(self.textures).__name__})")
+
+    # -- PyTorch3D porting helpers ---------------------------------------------------------------
+
+    def clone(self):
+        """``self``: the structure is immutable, so a copy is never needed."""
+        return self
+
+    def detach(self):
+        """Same structure with ``jax.lax.stop_gradient`` on its float arrays."""
+        return detach_tree(self)
+
+    def to(self, device):
+        """Arrays moved to ``device`` when it is a ``jax.Device`` (device strings are ignored)."""
+        return to_device(self, device)
 
     # -- lengths, masks and index maps ----------------------------------------------------------
 

@@ -18,12 +18,14 @@ import numpy as np
 from jax3d.structures.meshes import batch_index, masked_bounding_boxes
 from jax3d.structures.utils import (
     concrete_numpy,
+    detach_tree,
     exclusive_cumsum,
     lengths_mask,
     list_to_padded,
     masked_fill,
     pack_padded,
     padded_to_packed_index,
+    to_device,
 )
 
 __all__ = ["Pointclouds"]
@@ -163,6 +165,20 @@ class Pointclouds:
         feats = None if self.features is None else tuple(self.features.shape)
         return (f"Pointclouds(B={len(self)}, points={tuple(self.points.shape)}, "
                 f"normals={self.normals is not None}, features={feats})")
+
+    # -- PyTorch3D porting helpers ---------------------------------------------------------------
+
+    def clone(self):
+        """``self``: the structure is immutable, so a copy is never needed."""
+        return self
+
+    def detach(self):
+        """Same structure with ``jax.lax.stop_gradient`` on its float arrays."""
+        return detach_tree(self)
+
+    def to(self, device):
+        """Arrays moved to ``device`` when it is a ``jax.Device`` (device strings are ignored)."""
+        return to_device(self, device)
 
     # -- lengths and index maps -----------------------------------------------------------------
 

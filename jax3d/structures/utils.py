@@ -103,6 +103,23 @@ def safe_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
     return x / safe_norm(x, eps)[..., None]
 
 
+def detach_tree(tree):
+    """``jax.lax.stop_gradient`` on every inexact leaf (PyTorch's ``detach()``)."""
+    def stop(x):
+        inexact = hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)
+        return jax.lax.stop_gradient(x) if inexact else x
+
+    return jax.tree_util.tree_map(stop, tree)
+
+
+def to_device(tree, device):
+    """``jax.device_put(tree, device)`` for a ``jax.Device``; other values (e.g. the PyTorch
+    strings ``"cuda:0"``, ``"cpu"``) leave ``tree`` where it is."""
+    if isinstance(device, jax.Device):
+        return jax.device_put(tree, device)
+    return tree
+
+
 # ----------------------------------------------------------------------------------------------
 # Public conversions.
 # ----------------------------------------------------------------------------------------------
