@@ -25,7 +25,10 @@ __all__ = [
     "default_bin_size",
     "bin_grid",
     "bin_pixel_coords",
-    "coarse_bins",
+    "bin_extents_xy",
+    "face_bin_rects",
+    "bin_counts",
+    "bin_entries",
     "unbin_pixels",
 ]
 
@@ -106,55 +109,89 @@ def bin_pixel_coords(H: int, W: int, bin_size: int):
     return px, py, extents.astype(np.float32)
 
 
-def coarse_bins(bbox, valid, extents, max_per_bin: int, chunk: int = 2048):
-    """Candidate lists per bin from bounding-box overlap (order of primitives preserved).
+def _bin_span(lo, hi, ext_lo, ext_hi):
+    """First and last bin (along one axis, extents decreasing with index) overlapping [lo, hi]."""
+    nbins = ext_lo.shape[0]
+    last = (ext_hi[None, :] >= lo[:, None]).sum(-1) - 1
+    first = nbins - (ext_lo[None, :] <= hi[:, None]).sum(-1)
+    return first, last
+
+
+def face_bin_rects(bbox, valid, extents_x, extents_y):
+    """Rectangle of bins each primitive's box overlaps.
 
     Args:
-        bbox: (N, F, 4) float32 ``[xmin, xmax, ymin, ymax]`` NDC boxes (already expanded).
-        valid: (N, F) bool, primitives that can be hit at all.
-        extents: (NB, 4) float32 bin extents from :func:`bin_pixel_coords`.
-        max_per_bin: static M, the capacity of each bin's list.
-        chunk: static number of primitives tested per scan step (bounds memory to N*NB*chunk).
+        bbox: (F, 4) float32 ``[xmin, xmax, ymin, ymax]`` NDC boxes (already expanded).
+        valid: (F,) bool.
+        extents_x: (BX, 2) float32 ``[lo, hi]`` NDC x of the pixel centres of each bin column.
+        extents_y: (BY, 2) float32, same for bin rows.
 
     Returns:
-        bin_ids: (N, NB, M) int32, ``bin_ids[n, b, m] = f`` is the m-th candidate of bin b in
-            increasing f, -1 padding; entries past M are dropped.
-        counts: (N, NB) int32 true number of candidates (``> M`` means overflow).
+        bx0, by0: (F,) int32 first bin column / row; nbx, nby: (F,) int32 extents (0 if none).
     """
-    N, F = valid.shape
-    NB = extents.shape[0]
-    M = max_per_bin
-    chunk = max(1, min(chunk, F))
-    n_chunks = -(-F // chunk)
-    pad = n_chunks * chunk - F
-    bbox = jnp.pad(bbox, ((0, 0), (0, pad), (0, 0)))
-    valid = jnp.pad(valid, ((0, 0), (0, pad)))
-    bbox_c = bbox.reshape(N, n_chunks, chunk, 4).transpose(1, 0, 2, 3)
-    valid_c = valid.reshape(N, n_chunks, chunk).transpose(1, 0, 2)
-    ext = jnp.asarray(extents)
-
-    def step(carry, xs):
-        ids, counts = carry
-        bb, ok, c = xs
-        ov = (
-            ok[:, None, :]
-            & (bb[:, None, :, 1] >= ext[None, :, None, 0])
-            & (bb[:, None, :, 0] <= ext[None, :, None, 1])
-            & (bb[:, None, :, 3] >= ext[None, :, None, 2])
-            & (bb[:, None, :, 2] <= ext[None, :, None, 3])
-        )  # (N, NB, chunk)
-        pos = counts[..., None] + jnp.cumsum(ov, axis=-1, dtype=jnp.int32) - 1
-        pos = jnp.where(ov, pos, M)
-        fid = jnp.broadcast_to(c * chunk + jnp.arange(chunk, dtype=jnp.int32), pos.shape)
-        put = jax.vmap(jax.vmap(lambda row, p, v: row.at[p].set(v, mode="drop")))
-        ids = put(ids, pos, fid)
-        return (ids, counts + ov.sum(-1, dtype=jnp.int32)), None
-
-    init = (jnp.full((N, NB, M), -1, jnp.int32), jnp.zeros((N, NB), jnp.int32))
-    (ids, counts), _ = jax.lax.scan(
-        step, init, (bbox_c, valid_c, jnp.arange(n_chunks, dtype=jnp.int32))
+    bx0, bx1 = _bin_span(bbox[:, 0], bbox[:, 1], extents_x[:, 0], extents_x[:, 1])
+    by0, by1 = _bin_span(bbox[:, 2], bbox[:, 3], extents_y[:, 0], extents_y[:, 1])
+    nbx = jnp.where(valid, jnp.maximum(bx1 - bx0 + 1, 0), 0)
+    nby = jnp.where(valid, jnp.maximum(by1 - by0 + 1, 0), 0)
+    nbx = jnp.where(nby > 0, nbx, 0)
+    nby = jnp.where(nbx > 0, nby, 0)
+    return bx0.astype(jnp.int32), by0.astype(jnp.int32), nbx.astype(jnp.int32), nby.astype(
+        jnp.int32
     )
-    return ids, counts
+
+
+def bin_counts(bbox, valid, extents_x, extents_y):
+    """(NB,) int32 number of primitives overlapping each bin, and the (F,) bins per primitive."""
+    bx0, by0, nbx, nby = face_bin_rects(bbox, valid, extents_x, extents_y)
+    BX, BY = extents_x.shape[0], extents_y.shape[0]
+    cols = jnp.arange(BX)
+    rows = jnp.arange(BY)
+    in_x = (cols[None] >= bx0[:, None]) & (cols[None] < (bx0 + nbx)[:, None])  # (F, BX)
+    in_y = (rows[None] >= by0[:, None]) & (rows[None] < (by0 + nby)[:, None])  # (F, BY)
+    counts = jnp.einsum("fy,fx->yx", in_y.astype(jnp.int32), in_x.astype(jnp.int32))
+    return counts.reshape(BY * BX), nbx * nby
+
+
+def bin_entries(bbox, valid, extents_x, extents_y, capacity: int):
+    """Candidate lists of all bins as one flat list sorted by (bin, primitive).
+
+    Args:
+        bbox, valid, extents_x, extents_y: as :func:`face_bin_rects` (one image).
+        capacity: static E, size of the flat list (total overlaps beyond it are dropped).
+
+    Returns:
+        sorted_ids: (E,) int32 primitive ids grouped by bin, increasing inside a bin.
+        starts: (NB,) int32 offset of each bin's group; counts: (NB,) int32 group sizes.
+        total: () int32 true number of (bin, primitive) overlaps (``> E`` means overflow).
+    """
+    F = bbox.shape[0]
+    BX, BY = extents_x.shape[0], extents_y.shape[0]
+    NB = BX * BY
+    bx0, by0, nbx, nby = face_bin_rects(bbox, valid, extents_x, extents_y)
+    per = nbx * nby
+    ends = jnp.cumsum(per)
+    total = ends[-1] if F else jnp.int32(0)
+    e = jnp.arange(capacity, dtype=jnp.int32)
+    f = jnp.minimum(jnp.searchsorted(ends, e, side="right"), max(F - 1, 0)).astype(jnp.int32)
+    local = e - (ends[f] - per[f])
+    nbx_f = jnp.maximum(nbx[f], 1)
+    bin_id = (by0[f] + local // nbx_f) * BX + bx0[f] + local % nbx_f
+    bin_id = jnp.where(e < total, bin_id, NB).astype(jnp.int32)
+    sorted_bin, sorted_ids = jax.lax.sort((bin_id, f), num_keys=2)
+    counts = jnp.zeros(NB + 1, jnp.int32).at[sorted_bin].add(1)[:NB]
+    starts = jnp.cumsum(counts) - counts
+    return sorted_ids, starts.astype(jnp.int32), counts, total.astype(jnp.int32)
+
+
+def bin_extents_xy(H: int, W: int, bin_size: int):
+    """(BX, 2) and (BY, 2) float32 ``[lo, hi]`` NDC extents of bin columns and rows."""
+    by, bx = bin_grid(H, W, bin_size)
+    xs, ys = pixel_centers_ndc(H, W)
+    c0 = np.arange(bx) * bin_size
+    c1 = np.minimum(c0 + bin_size, W) - 1
+    r0 = np.arange(by) * bin_size
+    r1 = np.minimum(r0 + bin_size, H) - 1
+    return np.stack([xs[c1], xs[c0]], -1), np.stack([ys[r1], ys[r0]], -1)
 
 
 def unbin_pixels(x, H: int, W: int, bin_size: int):

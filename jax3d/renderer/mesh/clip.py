@@ -45,9 +45,7 @@ def _culled(face_verts, image_size):
     H, W = image_size
     rx, ry = non_square_ndc_range(W, H) / 2, non_square_ndc_range(H, W) / 2
     x, y = face_verts[..., 0], face_verts[..., 1]
-    return (
-        (x < -rx).all(-1) | (x > rx).all(-1) | (y < -ry).all(-1) | (y > ry).all(-1)
-    )
+    return (x < -rx).all(-1) | (x > rx).all(-1) | (y < -ry).all(-1) | (y > ry).all(-1)
 
 
 def _intersect(p1, pk, z_clip, perspective_correct):
@@ -82,12 +80,18 @@ def _z_clip(face_verts, z_clip, perspective_correct):
     case3, case4 = nb == 2, nb == 1
     t3, t1, t2 = (p4, p5, p1), (p4, p2, p5), (p5, p2, p3)
     c3, c1, c2 = (b4, b5, e1), (b4, e2, b5), (b5, e2, e3)
-    slot0 = jnp.where(case3[..., None, None], jnp.stack(t3, -2),
-                      jnp.where(case4[..., None, None], jnp.stack(t1, -2), face_verts))
+    slot0 = jnp.where(
+        case3[..., None, None],
+        jnp.stack(t3, -2),
+        jnp.where(case4[..., None, None], jnp.stack(t1, -2), face_verts),
+    )
     slot1 = jnp.stack(t2, -2)
     ident = jnp.broadcast_to(jnp.eye(3, dtype=face_verts.dtype), slot0.shape)
-    conv0 = jnp.where(case3[..., None, None], jnp.stack(c3, -1),
-                      jnp.where(case4[..., None, None], jnp.stack(c1, -1), ident))
+    conv0 = jnp.where(
+        case3[..., None, None],
+        jnp.stack(c3, -1),
+        jnp.where(case4[..., None, None], jnp.stack(c1, -1), ident),
+    )
     conv1 = jnp.stack(c2, -1)
     verts = jnp.stack([slot0, slot1], 2)
     conv = jnp.stack([conv0, conv1], 2)
@@ -95,8 +99,15 @@ def _z_clip(face_verts, z_clip, perspective_correct):
     return verts, ok, conv
 
 
-def clip_faces(face_verts, face_ok, *, image_size, perspective_correct, z_clip_value=None,
-               cull_to_frustum=False) -> ClippedFaces:
+def clip_faces(
+    face_verts,
+    face_ok,
+    *,
+    image_size,
+    perspective_correct,
+    z_clip_value=None,
+    cull_to_frustum=False,
+) -> ClippedFaces:
     """Cull faces outside the NDC frustum and clip faces crossing ``z = z_clip_value``.
 
     Args:
@@ -134,4 +145,3 @@ def convert_clipped_bary(bary, slots, bary_conversion):
     conv = jax.vmap(lambda t, i: t[i])(bary_conversion, jnp.maximum(slots, 0))
     out = jnp.einsum("...ij,...j->...i", conv, bary)
     return jnp.where((slots >= 0)[..., None], out, bary)
-

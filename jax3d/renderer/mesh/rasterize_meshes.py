@@ -22,8 +22,11 @@ import numpy as np
 
 from jax3d.renderer.mesh import clip as clip_lib
 from jax3d.renderer.mesh.binning import (
+    bin_counts,
+    bin_entries,
+    bin_extents_xy,
+    bin_grid,
     bin_pixel_coords,
-    coarse_bins,
     default_bin_size,
     parse_image_size,
     pixel_centers_ndc,
@@ -102,9 +105,14 @@ def _bin_layout(H, W, bin_size):
 def _face_table(face_verts, face_ok, cull_backfaces):
     """(N, F, S, 3, 3) verts + (N, F, S) ok -> (N, F, S, 10) search table (9 coords, ok)."""
     v = face_verts
-    x0, y0, x1, y1, x2, y2 = v[..., 0, 0], v[..., 0, 1], v[..., 1, 0], v[..., 1, 1], v[
-        ..., 2, 0
-    ], v[..., 2, 1]
+    x0, y0, x1, y1, x2, y2 = (
+        v[..., 0, 0],
+        v[..., 0, 1],
+        v[..., 1, 0],
+        v[..., 1, 1],
+        v[..., 2, 0],
+        v[..., 2, 1],
+    )
     face_area = edge_function(x0, y0, x1, y1, x2, y2)
     ok = face_ok & (jnp.abs(face_area) > K_EPSILON) & (v[..., 2].min(-1) >= K_EPSILON)
     if cull_backfaces:
@@ -153,8 +161,17 @@ def _half_hits(px, py, t, blur_radius, perspective_correct, clip_barycentric_coo
     return keep, pz, dist
 
 
-def fine_rasterize_bin(px, py, cand, cand_ids, *, blur_radius, faces_per_pixel,
-                       perspective_correct, clip_barycentric_coords):
+def fine_rasterize_bin(
+    px,
+    py,
+    cand,
+    cand_ids,
+    *,
+    blur_radius,
+    faces_per_pixel,
+    perspective_correct,
+    clip_barycentric_coords,
+):
     """Nearest K faces for the pixels of one bin.
 
     Args:
@@ -195,55 +212,88 @@ def fine_rasterize_bin(px, py, cand, cand_ids, *, blur_radius, faces_per_pixel,
     return out.astype(jnp.int32)
 
 
-def _fine_xla(table, ids, px, py, settings, full):
-    """Run :func:`fine_rasterize_bin` over all (mesh, bin) pairs with bounded memory."""
-    N, F = table.shape[:2]
-    NB, P = px.shape
-    M = F if full else ids.shape[-1]
-    batch = max(1, min(N * NB, _FINE_STEP_ELEMENTS // max(1, P * M)))
+def _candidates(table, bins, n, b, M):
+    """Candidate rows (M, S, 10) and ids (M,) of bin b of mesh n (padded with -1)."""
+    sorted_ids, starts, counts = bins
+    m = jnp.arange(M, dtype=jnp.int32)
+    pos = jnp.minimum(starts[n, b] + m, sorted_ids.shape[1] - 1)
+    cid = jnp.where(m < counts[n, b], sorted_ids[n, pos], -1)
+    return table[n][jnp.maximum(cid, 0)], cid
+
+
+def fine_xla(table, bins, n, b, px, py, M, settings):
+    """Fine search of the bins ``(n[i], b[i])`` with M candidates each -> (B, P, K) slots.
+
+    ``bins=None`` means every face is a candidate of every bin (M = F). Runs as a
+    ``lax.map`` over bins in steps of about ``_FINE_STEP_ELEMENTS`` pixel-face pairs.
+    """
+    P = px.shape[1]
+    batch = max(1, min(n.shape[0], _FINE_STEP_ELEMENTS // max(1, P * M)))
     fine = functools.partial(fine_rasterize_bin, **settings)
-    all_ids = jnp.arange(F, dtype=jnp.int32)
+    all_ids = jnp.arange(table.shape[1], dtype=jnp.int32)
 
     def one(nb):
-        n, b = nb // NB, nb % NB
-        if full:
-            cand, cid = table[n], all_ids
+        ni, bi = nb
+        if bins is None:
+            cand, cid = table[ni], all_ids
         else:
-            cid = ids[n, b]
-            cand = table[n][jnp.maximum(cid, 0)]
-        return fine(px[b], py[b], cand, cid)
+            cand, cid = _candidates(table, bins, ni, bi, M)
+        return fine(px[bi], py[bi], cand, cid)
 
-    out = jax.lax.map(one, jnp.arange(N * NB, dtype=jnp.int32), batch_size=batch)
-    return out.reshape(N, NB, P, -1)
+    return jax.lax.map(one, (n, b), batch_size=batch)
 
 
-def _search(table, image_size, bin_size, max_per_bin, settings, backend, guard):
-    """Slot ids (N, H, W, K) of the faces each pixel sees, and bin counts (N, NB)."""
-    H, W = image_size
-    px, py, extents = (jnp.asarray(a) for a in _bin_layout(H, W, bin_size))
-    bbox, any_ok = _face_bbox(table, settings["blur_radius"])
-    F = table.shape[1]
+def _fine_runner(backend):
     if backend == "pallas":
         from jax3d.renderer.mesh.rasterize_meshes_pallas import fine_pallas
 
-        run = functools.partial(fine_pallas, interpret=jax.default_backend() == "cpu")
+        return functools.partial(fine_pallas, interpret=jax.default_backend() == "cpu")
+    return fine_xla
+
+
+def _search(table, image_size, bin_size, plan, settings, backend, guard):
+    """Slot ids (N, H, W, K) of the faces each pixel sees.
+
+    ``plan = (E, tiers)``: E is the capacity of each mesh's flat (bin, face) list, and
+    ``tiers = ((B_t, M_t), ...)`` processes the B_t fullest bins left with M_t candidates each
+    (bins sorted by count, fullest first), so padding work stays proportional to the counts.
+    """
+    H, W = image_size
+    N, F = table.shape[:2]
+    K = settings["faces_per_pixel"]
+    px, py, _ = (jnp.asarray(a) for a in _bin_layout(H, W, bin_size))
+    ext_x, ext_y = (jnp.asarray(a) for a in bin_extents_xy(H, W, bin_size))
+    NB, P = px.shape
+    bbox, any_ok = _face_bbox(table, settings["blur_radius"])
+    run = _fine_runner(backend)
+    E, tiers = plan
+    sorted_ids, starts, counts, total = jax.vmap(
+        lambda bb, ok: bin_entries(bb, ok, ext_x, ext_y, E)
+    )(bbox, any_ok)
+    bins = (sorted_ids, starts, counts)
+    flat = counts.reshape(N * NB)
+    order = jnp.argsort(-flat, stable=True).astype(jnp.int32)
+
+    def binned():
+        out = jnp.full((N * NB, P, K), -1, jnp.int32)
+        r0 = 0
+        for nb_t, m_t in tiers:
+            sel = order[r0:r0 + nb_t]
+            r0 += nb_t
+            res = run(table, bins, sel // NB, sel % NB, px, py, m_t, settings)
+            out = out.at[sel].set(res)
+        return out
+
+    def every_face():
+        idx = jnp.arange(N * NB, dtype=jnp.int32)
+        return run(table, None, idx // NB, idx % NB, px, py, F, settings)
+
+    if guard:  # capacity not checked beforehand: fall back to all faces on overflow
+        overflow = (flat.max() > tiers[0][1]) | (total.max() > E)
+        out = jax.lax.cond(overflow, every_face, binned)
     else:
-        run = _fine_xla
-    if max_per_bin >= F:  # every face fits everywhere: no binning needed
-        ids = None
-        counts = jnp.zeros((table.shape[0], px.shape[0]), jnp.int32)
-        out = run(table, ids, px, py, settings, full=True)
-    else:
-        ids, counts = coarse_bins(bbox, any_ok, extents, max_per_bin)
-        if guard:  # capacity not checked beforehand: fall back to all faces on overflow
-            out = jax.lax.cond(
-                counts.max() > max_per_bin,
-                lambda: run(table, ids, px, py, settings, full=True),
-                lambda: run(table, ids, px, py, settings, full=False),
-            )
-        else:
-            out = run(table, ids, px, py, settings, full=False)
-    return unbin_pixels(out, H, W, bin_size), counts
+        out = binned()
+    return unbin_pixels(out.reshape(N, NB, P, K), H, W, bin_size)
 
 
 # ------------------------------------------------------------------------------------------
@@ -252,18 +302,46 @@ def _search(table, image_size, bin_size, max_per_bin, settings, backend, guard):
 _SAFE_TRIANGLE = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]], np.float32)
 
 
+@jax.custom_vjp
+def _gather_coords(table_t, idx):
+    """Nine (E,) arrays ``table_t[c, idx]``; backward is one row scatter-add (fast on CPU)."""
+    return tuple(table_t[c].at[idx].get(mode="promise_in_bounds") for c in range(9))
+
+
+def _gather_coords_fwd(table_t, idx):
+    return _gather_coords(table_t, idx), (idx, table_t.shape[1])
+
+
+def _gather_coords_bwd(res, cts):
+    idx, rows = res
+    ct = jnp.stack(cts, -1)
+    grad = jnp.zeros((rows, 9), ct.dtype).at[idx].add(ct, mode="promise_in_bounds")
+    return grad.T, None
+
+
+_gather_coords.defvjp(_gather_coords_fwd, _gather_coords_bwd)
+
+
 def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords):
-    """zbuf (N,H,W,K), bary (N,H,W,K,3), signed dists (N,H,W,K) for the chosen faces."""
+    """zbuf (N,H,W,K), bary (N,H,W,K,3), signed dists (N,H,W,K) for the chosen faces.
+
+    Args:
+        face_verts: (N, T, 3, 3) float32 (T faces or clipped slots), differentiable.
+        slots: (N, H, W, K) int32 indices into T, -1 where empty.
+    """
     N, H, W, K = slots.shape
+    T = face_verts.shape[1]
     xs, ys = pixel_centers_ndc(H, W)
     hit = slots >= 0
-    fv = jax.vmap(lambda v, s: v[s])(face_verts, jnp.maximum(slots, 0))  # (N,H,W,K,3,3)
-    fv = jnp.where(hit[..., None, None], fv, _SAFE_TRIANGLE)
+    flat_idx = jnp.arange(N, dtype=jnp.int32)[:, None, None, None] * T + jnp.maximum(slots, 0)
+    table_t = face_verts.reshape(N * T, 9).T
+    c = _gather_coords(table_t, flat_idx.reshape(-1))
+    safe = _SAFE_TRIANGLE.reshape(9)
+    x0, y0, z0, x1, y1, z1, x2, y2, z2 = (
+        jnp.where(hit, c[i].reshape(N, H, W, K), safe[i]) for i in range(9)
+    )
     px = jnp.asarray(xs)[None, None, :, None]
     py = jnp.asarray(ys)[None, :, None, None]
-    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = (
-        (fv[..., i, 0], fv[..., i, 1], fv[..., i, 2]) for i in range(3)
-    )
     w0, w1, w2 = barycentric_coords(px, py, x0, y0, x1, y1, x2, y2, safe=True)
     if perspective_correct:
         w0, w1, w2 = perspective_correct_bary(w0, w1, w2, z0, z1, z2)
@@ -286,87 +364,119 @@ def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords):
 # Pipeline.
 # ------------------------------------------------------------------------------------------
 _STATIC = (
-    "image_size", "blur_radius", "faces_per_pixel", "bin_size", "max_per_bin",
-    "perspective_correct", "clip_barycentric_coords", "cull_backfaces", "clip_z",
-    "cull_to_frustum", "backend", "guard",
+    "image_size",
+    "blur_radius",
+    "faces_per_pixel",
+    "bin_size",
+    "plan",
+    "perspective_correct",
+    "clip_barycentric_coords",
+    "cull_backfaces",
+    "clip_z",
+    "cull_to_frustum",
+    "backend",
+    "guard",
 )
+
+
+def _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct, clip_z,
+             cull_to_frustum, cull_backfaces):
+    """Clip/cull the faces and build the search table (N, F, S, 10)."""
+    F = face_verts.shape[1]
+    face_ok = jnp.arange(F)[None, :] < num_faces[:, None]
+    clipped = clip_lib.clip_faces(
+        face_verts,
+        face_ok,
+        image_size=image_size,
+        perspective_correct=perspective_correct,
+        z_clip_value=z_clip_value if clip_z else None,
+        cull_to_frustum=cull_to_frustum,
+    )
+    table = _face_table(jax.lax.stop_gradient(clipped.face_verts), clipped.face_ok, cull_backfaces)
+    return clipped, table
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
 def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_radius,
-                    faces_per_pixel, bin_size, max_per_bin, perspective_correct,
+                    faces_per_pixel, bin_size, plan, perspective_correct,
                     clip_barycentric_coords, cull_backfaces, clip_z, cull_to_frustum, backend,
                     guard):
     N, F = face_verts.shape[:2]
-    face_ok = jnp.arange(F)[None, :] < num_faces[:, None]
-    clipped = clip_lib.clip_faces(
-        face_verts, face_ok, image_size=image_size, perspective_correct=perspective_correct,
-        z_clip_value=z_clip_value if clip_z else None, cull_to_frustum=cull_to_frustum,
-    )
+    clipped, table = _prepare(face_verts, num_faces, z_clip_value, image_size,
+                              perspective_correct, clip_z, cull_to_frustum, cull_backfaces)
     S = clipped.face_verts.shape[2]
     settings = dict(
-        blur_radius=blur_radius, faces_per_pixel=faces_per_pixel,
-        perspective_correct=perspective_correct, clip_barycentric_coords=clip_barycentric_coords,
+        blur_radius=blur_radius,
+        faces_per_pixel=faces_per_pixel,
+        perspective_correct=perspective_correct,
+        clip_barycentric_coords=clip_barycentric_coords,
     )
-    table = _face_table(jax.lax.stop_gradient(clipped.face_verts), clipped.face_ok,
-                        cull_backfaces)
-    slots, counts = _search(table, image_size, bin_size, max_per_bin, settings, backend, guard)
+    slots = _search(table, image_size, bin_size, plan, settings, backend, guard)
     slots = jax.lax.stop_gradient(slots)
     flat_verts = clipped.face_verts.reshape(N, F * S, 3, 3)
-    zbuf, bary, dists = _recompute(flat_verts, slots, perspective_correct,
-                                   clip_barycentric_coords)
+    zbuf, bary, dists = _recompute(flat_verts, slots, perspective_correct, clip_barycentric_coords)
     if S > 1:
         bary = clip_lib.convert_clipped_bary(bary, slots, clipped.bary_conversion)
     local = jnp.where(slots >= 0, slots // S, -1)
     first = jnp.cumsum(num_faces) - num_faces
     pix_to_face = jnp.where(local >= 0, local + first[:, None, None, None], -1)
-    return pix_to_face.astype(jnp.int32), zbuf, bary, dists, counts
+    return pix_to_face.astype(jnp.int32), zbuf, bary, dists
 
 
-@functools.partial(jax.jit, static_argnames=("image_size", "blur_radius", "bin_size"))
-def _bin_counts(face_verts, num_faces, *, image_size, blur_radius, bin_size):
-    """Candidates per bin (N, NB) for the unclipped faces (used eagerly to size the bins)."""
-    F = face_verts.shape[1]
-    ok = jnp.arange(F)[None, :] < num_faces[:, None]
-    table = _face_table(face_verts[:, :, None], ok[:, :, None], False)
+_COUNT_STATIC = ("image_size", "blur_radius", "bin_size", "perspective_correct", "clip_z",
+                 "cull_to_frustum", "cull_backfaces")
+
+
+@functools.partial(jax.jit, static_argnames=_COUNT_STATIC)
+def _bin_counts(face_verts, num_faces, z_clip_value, *, image_size, blur_radius, bin_size,
+                perspective_correct, clip_z, cull_to_frustum, cull_backfaces):
+    """Candidates per bin (N, NB) and (bin, face) overlaps per mesh (N,), exactly as searched."""
+    _, table = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
+                        clip_z, cull_to_frustum, cull_backfaces)
     bbox, any_ok = _face_bbox(table, blur_radius)
-    ext = jnp.asarray(_bin_layout(*image_size, bin_size)[2])
-    ov = (
-        any_ok[:, None, :]
-        & (bbox[:, None, :, 1] >= ext[None, :, None, 0])
-        & (bbox[:, None, :, 0] <= ext[None, :, None, 1])
-        & (bbox[:, None, :, 3] >= ext[None, :, None, 2])
-        & (bbox[:, None, :, 2] <= ext[None, :, None, 3])
-    )
-    return ov.sum(-1)
+    ext_x, ext_y = (jnp.asarray(a) for a in bin_extents_xy(*image_size, bin_size))
+    counts, per = jax.vmap(lambda bb, ok: bin_counts(bb, ok, ext_x, ext_y))(bbox, any_ok)
+    return counts, per.sum(-1)
 
 
 def _is_traced(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
-def _choose_max_per_bin(face_verts, num_faces, image_size, blur_radius, bin_size,
-                        max_faces_per_bin, clipping):
-    """Static per-bin capacity M: from the true counts when eager, else the given/default."""
-    F = face_verts.shape[1]
-    if bin_size == 0:
-        return F
-    if _is_traced(face_verts) or _is_traced(num_faces) or clipping:
-        m = max_faces_per_bin if max_faces_per_bin is not None else _DEFAULT_JIT_MAX_PER_BIN
-        return int(max(1, min(m, F)))
-    need = int(_bin_counts(face_verts, num_faces, image_size=image_size,
-                           blur_radius=blur_radius, bin_size=bin_size).max())
-    if max_faces_per_bin is not None:
-        if need > max_faces_per_bin:
-            warnings.warn(
-                f"max_faces_per_bin={max_faces_per_bin} is too small: a bin holds {need} "
-                f"faces; using max_faces_per_bin={need} instead.",
-                stacklevel=3,
-            )
-            return int(min(need, F))
-        return int(max(1, min(max_faces_per_bin, F)))
-    return int(max(1, min(F, 1 << max(3, math.ceil(math.log2(max(need, 1)))))))
-    return int(max(1, min(F, 1 << max(3, math.ceil(math.log2(max(need, 1)))))))
+def _pow2(x: int, lo: int = 1) -> int:
+    return max(lo, 1 << max(0, math.ceil(math.log2(max(int(x), 1)))))
+
+
+def plan_from_counts(counts, totals, F: int, min_capacity: int = 8):
+    """Static search plan ``(E, ((B_t, M_t), ...))`` from true bin counts (host numpy).
+
+    Bins are sorted by count (fullest first); tier t takes the next ``B_t`` bins with capacity
+    ``M_t`` (a power of two >= their counts). ``B_t`` is rounded up to a power of two so that
+    slightly different scenes share compiled code; empty bins are skipped.
+    """
+    c = np.sort(np.asarray(counts).ravel())[::-1]
+    n_bins = c.size
+    tiers, r0 = [], 0
+    while r0 < n_bins and c[r0] > 0:
+        cap = min(_pow2(c[r0], min_capacity), F)
+        rest = np.arange(n_bins) >= r0
+        if cap >= F:
+            n_t = n_bins - r0
+        elif cap <= min_capacity:
+            n_t = int(((c > 0) & rest).sum())
+        else:
+            n_t = int(((c > cap // 2) & rest).sum())
+        n_t = min(_pow2(max(n_t, 1)), n_bins - r0)
+        tiers.append((n_t, cap))
+        r0 += n_t
+    E = _pow2(np.asarray(totals).max(), 8)
+    return E, tuple(tiers)
+
+
+def _jit_plan(F, NB, N, max_faces_per_bin):
+    m = max_faces_per_bin if max_faces_per_bin is not None else _DEFAULT_JIT_MAX_PER_BIN
+    m = int(max(1, min(m, F)))
+    return min(NB * m, F * NB), ((N * NB, m),)
 
 
 def _validate(face_verts, num_faces, faces_per_pixel, blur_radius, bin_size, backend):
@@ -423,29 +533,57 @@ def rasterize_face_verts(
     H, W = parse_image_size(image_size)
     if bin_size is None:
         bin_size = default_bin_size(H, W)
-    clipping = z_clip_value is not None or cull_to_frustum
-    eager_counts = not (_is_traced(face_verts) or _is_traced(num_faces) or clipping)
-    M = _choose_max_per_bin(face_verts, num_faces, (H, W), float(blur_radius), bin_size,
-                            max_faces_per_bin, clipping)
     if face_verts.shape[1] == 0:  # no faces at all: empty fragments
         return _empty_fragments(face_verts.shape[0], H, W, faces_per_pixel)
-    out = _rasterize_impl(
-        face_verts, num_faces,
-        jnp.asarray(z_clip_value if z_clip_value is not None else 0.0, jnp.float32),
-        image_size=(H, W), blur_radius=float(blur_radius), faces_per_pixel=int(faces_per_pixel),
-        bin_size=int(bin_size if bin_size > 0 else max(H, W)), max_per_bin=M,
+    if bin_size == 0:
+        bin_size = max(H, W)
+    zc = jnp.asarray(z_clip_value if z_clip_value is not None else 0.0, jnp.float32)
+    common = dict(
+        image_size=(H, W),
+        blur_radius=float(blur_radius),
+        bin_size=int(bin_size),
         perspective_correct=bool(perspective_correct),
-        clip_barycentric_coords=bool(clip_barycentric_coords),
-        cull_backfaces=bool(cull_backfaces), clip_z=z_clip_value is not None,
-        cull_to_frustum=bool(cull_to_frustum), backend=backend, guard=not eager_counts,
+        clip_z=z_clip_value is not None,
+        cull_to_frustum=bool(cull_to_frustum),
+        cull_backfaces=bool(cull_backfaces),
     )
-    return out[:4]
+    plan, guard = _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin)
+    return _rasterize_impl(
+        face_verts,
+        num_faces,
+        zc,
+        faces_per_pixel=int(faces_per_pixel),
+        plan=plan,
+        clip_barycentric_coords=bool(clip_barycentric_coords),
+        backend=backend,
+        guard=guard,
+        **common,
+    )
+
+
+def _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin):
+    """(plan, guard): exact plan from eager counts, else a fixed one guarded against overflow."""
+    N, F = face_verts.shape[:2]
+    H, W = common["image_size"]
+    by, bx = bin_grid(H, W, common["bin_size"])
+    primal = jax.lax.stop_gradient((face_verts, num_faces, zc))  # concrete under bare grad
+    if any(_is_traced(x) for x in primal):
+        return _jit_plan(F, by * bx, N, max_faces_per_bin), True
+    counts, totals = _bin_counts(*primal, **common)
+    counts, totals = np.asarray(counts), np.asarray(totals)
+    need = int(counts.max()) if counts.size else 0
+    if max_faces_per_bin is not None and need > max_faces_per_bin:
+        warnings.warn(
+            f"max_faces_per_bin={max_faces_per_bin} is too small: a bin holds {need} faces; "
+            f"using capacity {need} instead.",
+            stacklevel=4,
+        )
+    return plan_from_counts(counts, totals, F), False
 
 
 def _empty_fragments(N, H, W, K):
     neg = -jnp.ones((N, H, W, K), jnp.float32)
-    return (-jnp.ones((N, H, W, K), jnp.int32), neg, -jnp.ones((N, H, W, K, 3), jnp.float32),
-            neg)
+    return (-jnp.ones((N, H, W, K), jnp.int32), neg, -jnp.ones((N, H, W, K, 3), jnp.float32), neg)
 
 
 def _gather_face_verts(verts, faces):
@@ -508,14 +646,25 @@ def rasterize_meshes(
         raise ValueError(f"meshes.faces_padded() must be (N, F, 3), got {faces.shape}")
     face_verts = _gather_face_verts(verts, faces)
     return rasterize_face_verts(
-        face_verts, meshes.num_faces_per_mesh(), image_size, blur_radius, faces_per_pixel,
-        bin_size, max_faces_per_bin, perspective_correct, clip_barycentric_coords,
-        cull_backfaces, z_clip_value, cull_to_frustum, backend=backend,
+        face_verts,
+        meshes.num_faces_per_mesh(),
+        image_size,
+        blur_radius,
+        faces_per_pixel,
+        bin_size,
+        max_faces_per_bin,
+        perspective_correct,
+        clip_barycentric_coords,
+        cull_backfaces,
+        z_clip_value,
+        cull_to_frustum,
+        backend=backend,
     )
 
 
-def estimate_memory(N, F, image_size, faces_per_pixel=8, bin_size=None,
-                    max_faces_per_bin=512, clipped=False) -> dict:
+def estimate_memory(
+    N, F, image_size, faces_per_pixel=8, bin_size=None, max_faces_per_bin=512, clipped=False
+) -> dict:
     """Rough peak bytes of the main buffers of one forward pass (not counting XLA temps).
 
     Returns a dict with ``outputs`` (fragments), ``bins`` (candidate lists and face table),
@@ -529,5 +678,4 @@ def estimate_memory(N, F, image_size, faces_per_pixel=8, bin_size=None,
     outputs = N * H * W * faces_per_pixel * (4 + 4 + 12 + 4)
     bins = N * nb * M * 4 + N * F * S * 10 * 4 + N * F * 4 * 4
     fine_step = max(_FINE_STEP_ELEMENTS, bs * bs * M) * 4 * 12
-    return dict(outputs=outputs, bins=bins, fine_step=fine_step,
-                total=outputs + bins + fine_step)
+    return dict(outputs=outputs, bins=bins, fine_step=fine_step, total=outputs + bins + fine_step)
