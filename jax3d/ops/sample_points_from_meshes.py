@@ -85,7 +85,7 @@ def _check_args(key, verts, num_samples) -> None:
         raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
     if not isinstance(key, jax.Array) or key.shape not in ((2,), ()):
         raise TypeError(f"key must be a jax.random key, got {type(key).__name__}")
-    if not isinstance(verts, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(verts))):
+    if not isinstance(verts, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(verts))):
         raise ValueError("Meshes contain nan or inf.")
 
 
