@@ -27,6 +27,7 @@ def _check(metrics, out: Path):
     assert metrics["max_abs_error"] < 0.1, metrics["motion_estimate"]
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert (out / "hetero_batch.png").stat().st_size > 10_000
+    assert (out / "trajectory.png").stat().st_size > 10_000
     for name in ("cube", "diamond", "dodecahedron"):
         assert (out / f"{name}_fitted.ply").exists()
     assert metrics["num_verts_per_mesh"] == [8, 6, 20]
