@@ -108,10 +108,15 @@ def point_mesh_face_distance(
     Complexity ``O(N P F)`` point-triangle tests in both directions, ``O(N T F)`` memory.
     """
     points, num_points = _check_pair(meshes, pcls)
+    area = jnp.asarray(min_triangle_area, points.dtype)
+    return _face_distance(meshes, points, num_points, area)
+
+
+@jax.jit
+def _face_distance(meshes, points, num_points, area):
     verts = meshes.verts_padded()
     faces = meshes.faces_padded()
     tris = _gather(verts, faces.reshape(faces.shape[0], -1)).reshape(*faces.shape, 3)
-    area = jnp.asarray(min_triangle_area, points.dtype)
     nf = meshes.num_faces_per_mesh()
     return _two_way(points, num_points, tris, nf, (area,), to_prim=_pt_tri, to_point=_tri_pt)
 

@@ -174,34 +174,28 @@ def test_batch_equals_mean_of_items_and_jit():
     meshes = Meshes([jnp.asarray(v) for v in verts], [jnp.asarray(f) for f in faces])
     pts = _points(4)
     whole = point_mesh_face_distance(meshes, pts)
-    items = [
-        point_mesh_face_distance(
-            Meshes([jnp.asarray(verts[b])], [jnp.asarray(faces[b])]), pts[b : b + 1]
+    items = []
+    for b in range(2):  # same padded shapes for both items: one compilation
+        one = Meshes(
+            meshes.verts_padded()[b : b + 1],
+            meshes.faces_padded()[b : b + 1],
+            num_verts=meshes.num_verts_per_mesh()[b : b + 1],
+            num_faces=meshes.num_faces_per_mesh()[b : b + 1],
         )
-        for b in range(2)
-    ]
+        items.append(point_mesh_face_distance(one, pts[b : b + 1]))
     np.testing.assert_allclose(whole, np.mean(items), rtol=1e-5)
     np.testing.assert_allclose(jax.jit(point_mesh_face_distance)(meshes, pts), whole, rtol=1e-6)
 
 
-def test_gradients_reach_points_and_verts(reference):
-    ref = reference("losses")
-    meshes = Meshes([jnp.asarray(ref["mesh_verts"])], [jnp.asarray(ref["mesh_faces"], jnp.int32)])
-    pts = jnp.asarray(_points(5, 1, 6))
+def test_gradients_reach_points_and_verts():
+    verts, faces = _meshes()
+    meshes = Meshes([jnp.asarray(v) for v in verts], [jnp.asarray(f) for f in faces])
+    pts = jnp.asarray(_points(5, 2, 4))
 
     def f(v, p):
         return point_mesh_face_distance(meshes.update_padded(v), p)
 
-    gv, gp = jax.grad(f, (0, 1))(meshes.verts_padded(), pts)
-    assert np.isfinite(gv).all() and np.isfinite(gp).all() and np.abs(gp).sum() > 0
-    check_grads(
-        lambda p: point_mesh_face_distance(meshes, p),
-        (pts,),
-        order=1,
-        modes=["rev"],
-        atol=2e-2,
-        rtol=2e-2,
-    )
+    check_grads(f, (meshes.verts_padded(), pts), order=1, modes=["rev"], atol=2e-2, rtol=2e-2)
     ge = jax.grad(lambda v: point_mesh_edge_distance(meshes.update_padded(v), pts))(
         meshes.verts_padded()
     )
