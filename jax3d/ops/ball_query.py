@@ -5,7 +5,7 @@ with ``|p1[n, i] - p2[n, j]|^2 < radius^2`` are taken in increasing ``j`` (index
 distance order) until ``K`` are found. Padding entries have index -1 and distance 0.
 
 The search is tiled over ``p1`` rows like ``knn_points``: one tile holds ``N * T * P2`` exact
-squared distances (about 4M) and their running count (``cumsum``), and the position of the
+squared distances (about 1M) and their running count (``cumsum``), and the position of the
 k-th hit is found by binary search in that count. Memory never reaches ``P1 x P2``.
 """
 
@@ -21,7 +21,7 @@ from jax3d.ops.utils import lengths_mask, masked_gather, resolve_lengths
 
 __all__ = ["ball_query"]
 
-_TILE_PAIRS = 1 << 22
+_TILE_PAIRS = 1 << 20
 
 
 def _tile_hits(xt, p2, valid2, *, k, radius2):
@@ -98,7 +98,7 @@ def ball_query(
         int32`` with -1 padding (also for padded ``p1`` points), ``knn (N, P1, K, D)`` with
         zeros at padding, or None. Gradients flow through ``dists`` and ``knn``.
 
-    Complexity ``O(N P1 P2 D)`` time, bounded memory (about 4M pairs per tile).
+    Complexity ``O(N P1 P2 D)`` time, bounded memory (about 1M pairs per tile).
     """
     p1, p2 = _validate_pair(p1, p2)
     _check_k(K)
