@@ -305,6 +305,7 @@ _SAFE_TRIANGLE = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]], n
 @jax.custom_vjp
 def _gather_coords(table_t, idx):
     """Nine (E,) arrays ``table_t[c, idx]``; backward is one row scatter-add (fast on CPU)."""
+    table_t = jnp.asarray(table_t)
     return tuple(table_t[c].at[idx].get(mode="promise_in_bounds") for c in range(9))
 
 
@@ -447,11 +448,12 @@ def _pow2(x: int, lo: int = 1) -> int:
     return max(lo, 1 << max(0, math.ceil(math.log2(max(int(x), 1)))))
 
 
-def plan_from_counts(counts, totals, F: int, min_capacity: int = 8):
+def plan_from_counts(counts, totals, F: int, min_capacity: int = 8, tier_ratio: int = 4):
     """Static search plan ``(E, ((B_t, M_t), ...))`` from true bin counts (host numpy).
 
     Bins are sorted by count (fullest first); tier t takes the next ``B_t`` bins with capacity
-    ``M_t`` (a power of two >= their counts). ``B_t`` is rounded up to a power of two so that
+    ``M_t`` (a power of two >= their counts, tiers ``tier_ratio`` apart: fewer compilations
+    against more padding). ``B_t`` is rounded up to a power of two so that
     slightly different scenes share compiled code; empty bins are skipped.
     """
     c = np.sort(np.asarray(counts).ravel())[::-1]
@@ -465,7 +467,7 @@ def plan_from_counts(counts, totals, F: int, min_capacity: int = 8):
         elif cap <= min_capacity:
             n_t = int(((c > 0) & rest).sum())
         else:
-            n_t = int(((c > cap // 2) & rest).sum())
+            n_t = int(((c > cap // tier_ratio) & rest).sum())
         n_t = min(_pow2(max(n_t, 1)), n_bins - r0)
         tiers.append((n_t, cap))
         r0 += n_t
