@@ -1,3 +1,17 @@
 """jax3d.models."""
 
-__all__: list[str] = []
+from jax3d.models import smpl, smplify
+from jax3d.models.smpl import SMPLModel, load_smpl, smpl_forward, synthetic_body_model
+from jax3d.models.smplify import SMPLifySettings, load_gmm_prior, smplify as fit_smplify
+
+__all__: list[str] = [
+    "SMPLModel",
+    "SMPLifySettings",
+    "fit_smplify",
+    "load_gmm_prior",
+    "load_smpl",
+    "smpl",
+    "smpl_forward",
+    "smplify",
+    "synthetic_body_model",
+]
