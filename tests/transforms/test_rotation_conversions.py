@@ -323,5 +323,6 @@ def test_grads_other_conversions():
     ],
 )
 def test_finite_gradients_at_degenerate_inputs(fn, x):
-    g = jax.grad(lambda v: jnp.sum(fn(v) * jnp.arange(1.0, fn(v).size + 1).reshape(fn(v).shape)))
+    g = jax.jit(jax.grad(lambda v: jnp.sum(fn(v) * jnp.arange(1.0, fn(v).size + 1).reshape(
+        fn(v).shape))))
     assert np.all(np.isfinite(g(x)))
