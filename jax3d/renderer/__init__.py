@@ -21,9 +21,16 @@ from jax3d.renderer.cameras import (
     look_at_rotation,
     look_at_view_transform,
 )
+from jax3d.renderer.mesh.rasterize_meshes import estimate_memory, rasterize_meshes
+from jax3d.renderer.mesh.rasterizer import Fragments, MeshRasterizer, RasterizationSettings
 from jax3d.renderer.mesh.textures import TexturesAtlas, TexturesUV, TexturesVertex
 
 __all__: list[str] = [
+    "Fragments",
+    "MeshRasterizer",
+    "RasterizationSettings",
+    "estimate_memory",
+    "rasterize_meshes",
     "TexturesAtlas",
     "TexturesUV",
     "TexturesVertex",

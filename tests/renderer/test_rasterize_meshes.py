@@ -11,12 +11,12 @@ import pytest
 from jax.test_util import check_grads
 
 from jax3d.renderer.mesh.rasterize_meshes import (
+    _recompute,
     estimate_memory,
     plan_from_counts,
     rasterize_face_verts,
     rasterize_meshes,
 )
-from jax3d.renderer.mesh.rasterize_meshes import _recompute
 from jax3d.structures import Meshes
 
 KEPS = 1e-8

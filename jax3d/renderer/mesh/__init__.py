@@ -1,3 +1,20 @@
-"""jax3d.renderer.mesh."""
+"""jax3d.renderer.mesh: mesh rasterization (coarse-to-fine, differentiable)."""
 
-__all__: list[str] = []
+from jax3d.renderer.mesh.clip import ClippedFaces, clip_faces
+from jax3d.renderer.mesh.rasterize_meshes import (
+    estimate_memory,
+    rasterize_face_verts,
+    rasterize_meshes,
+)
+from jax3d.renderer.mesh.rasterizer import Fragments, MeshRasterizer, RasterizationSettings
+
+__all__: list[str] = [
+    "ClippedFaces",
+    "Fragments",
+    "MeshRasterizer",
+    "RasterizationSettings",
+    "clip_faces",
+    "estimate_memory",
+    "rasterize_face_verts",
+    "rasterize_meshes",
+]

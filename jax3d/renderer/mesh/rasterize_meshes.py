@@ -539,6 +539,8 @@ def rasterize_face_verts(
         return _empty_fragments(face_verts.shape[0], H, W, faces_per_pixel)
     if bin_size == 0:
         bin_size = max(H, W)
+    if z_clip_value is not None and not _needs_z_clip(face_verts, num_faces, z_clip_value):
+        z_clip_value = None  # eager and nothing crosses the plane: identical, and cheaper
     zc = jnp.asarray(z_clip_value if z_clip_value is not None else 0.0, jnp.float32)
     common = dict(
         image_size=(H, W),
@@ -561,6 +563,16 @@ def rasterize_face_verts(
         guard=guard,
         **common,
     )
+
+
+def _needs_z_clip(face_verts, num_faces, z_clip_value) -> bool:
+    """False only when known (eagerly) that no valid vertex lies in front of the clip plane."""
+    primal = jax.lax.stop_gradient((face_verts, num_faces, jnp.asarray(z_clip_value)))
+    if any(_is_traced(x) for x in primal):
+        return True
+    fv, nf, zc = (np.asarray(x) for x in primal)
+    valid = np.arange(fv.shape[1])[None, :] < nf[:, None]
+    return bool((fv[..., 2][valid] < zc).any())
 
 
 def _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin):
