@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -190,15 +192,19 @@ def _panel_view(ax) -> None:
     ax.text(o[0] + 6, o[1] + 12, "+Z into the screen", fontsize=8, color="tab:red")
 
 
+@partial(jax.jit, static_argnames=("h", "w"))
+def _screen_to_ndc(points: jax.Array, h: int, w: int) -> jax.Array:
+    """(P, 3) image points (+X right, +Y down) -> PyTorch3D NDC for an h x w image."""
+    to_ndc = get_screen_to_ndc_transform(
+        FoVPerspectiveCameras(), with_xyflip=True, image_size=(h, w)
+    )
+    return to_ndc.transform_points(points)
+
+
 def _panel_ndc(ax, h: int, w: int) -> None:
     """NDC corners of an H x W image, computed with the screen-to-NDC transform."""
-    cams = FoVPerspectiveCameras()
     corners = jnp.array([[0.0, 0.0, 1.0], [w, h, 1.0], [w / 2, h / 2, 1.0]])
-    ndc = np.asarray(
-        get_screen_to_ndc_transform(cams, with_xyflip=True, image_size=(h, w)).transform_points(
-            corners
-        )
-    )
+    ndc = np.asarray(_screen_to_ndc(corners, h, w))
     kind = "square" if h == w else f"W = {w / h:g} H"
     _image_axes(ax, w, h, f"NDC, {kind}: shorter side in [-1, 1]")
     for (sx, sy, _), (nx, ny, _) in zip(np.asarray(corners), ndc):
@@ -218,9 +224,7 @@ def _panel_screen(ax, h: int = 4, w: int = 6) -> None:
         ax.plot([j, j], [0, h], color="0.8", lw=0.8)
     jj, ii = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
     ax.plot(jj.ravel(), ii.ravel(), ".", color="tab:blue", ms=5)
-    cams = FoVPerspectiveCameras()
-    to_ndc = get_screen_to_ndc_transform(cams, with_xyflip=True, image_size=(h, w))
-    nx, ny, _ = np.asarray(to_ndc.transform_points(jnp.array([[0.5, 0.5, 1.0]])))[0]
+    nx, ny, _ = np.asarray(_screen_to_ndc(jnp.array([[0.5, 0.5, 1.0]]), h, w))[0]
     ax.text(
         w / 2,
         h + 0.6,
@@ -246,13 +250,25 @@ def draw_conventions(path: Path) -> None:
     fig.savefig(path)
 
 
-def roundtrip_error(cameras: PerspectiveCameras, verts: np.ndarray, screen: np.ndarray) -> float:
-    """Max |world - unproject(screen)| over all cameras and vertices."""
+@jax.jit
+def _view_and_screen(cameras: PerspectiveCameras, verts: jax.Array):
+    """World-to-view and world-to-screen vertices, (N, V, 3) each."""
+    view = cameras.get_world_to_view_transform().transform_points(verts)
+    return view, cameras.transform_points_screen(verts)
+
+
+@jax.jit
+def _roundtrip_error(cameras: PerspectiveCameras, verts: jax.Array, screen: jax.Array):
     view = cameras.get_world_to_view_transform().transform_points(verts)
     ndc = get_screen_to_ndc_transform(cameras, with_xyflip=True).transform_points(screen)
     xyd = jnp.concatenate([ndc[..., :2], view[..., 2:]], axis=-1)
     back = cameras.unproject_points(xyd, world_coordinates=True, from_ndc=True)
-    return float(jnp.max(jnp.abs(back - verts[None])))
+    return jnp.max(jnp.abs(back - verts[None]))
+
+
+def roundtrip_error(cameras: PerspectiveCameras, verts: np.ndarray, screen: np.ndarray) -> float:
+    """Max |world - unproject(screen)| over all cameras and vertices (one compiled kernel)."""
+    return float(_roundtrip_error(cameras, jnp.asarray(verts), jnp.asarray(screen)))
 
 
 def orbit_frames(verts, faces, num_frames: int, size: int) -> list[np.ndarray]:
@@ -284,8 +300,7 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     verts, faces, source = load_camera_cube()
     cameras = book_cameras()
-    world_to_view = np.asarray(cameras.get_world_to_view_transform().transform_points(verts))
-    world_to_screen = np.asarray(cameras.transform_points_screen(verts))
+    world_to_view, world_to_screen = map(np.asarray, _view_and_screen(cameras, verts))
     np.set_printoptions(precision=2, suppress=True)
     print(f"cube from {source}: {len(verts)} verts, {len(faces)} faces")
     print("world-to-view vertices of camera 0 (n = -4):\n", world_to_view[0])

@@ -372,3 +372,23 @@ def test_cameras_are_pytrees():
     np.testing.assert_allclose(doubled.focal_length, 2 * np.asarray(cams.focal_length))
     jitted = jax.jit(lambda c, p: c.transform_points_screen(p))(cams, world)
     np.testing.assert_allclose(jitted, cams.transform_points_screen(world), rtol=1e-5, atol=1e-4)
+
+
+def test_camera_classes_never_share_jit_entries():
+    """Same-layout classes (Perspective vs Orthographic) must have distinct treedefs: JAX
+    compares dataclass treedefs without their type, which once mixed up jit cache entries."""
+    cams = [
+        PerspectiveCameras(),
+        OrthographicCameras(),
+        FoVPerspectiveCameras(),
+        FoVOrthographicCameras(),
+    ]
+    defs = [jax.tree.structure(c) for c in cams]
+    for i, a in enumerate(defs):
+        for j, b in enumerate(defs):
+            assert (a == b) == (i == j)
+    pts = np.array([[0.3, 0.2, 2.0]])
+    f = jax.jit(lambda c, p: c.transform_points(p))
+    for _ in range(2):
+        np.testing.assert_allclose(f(cams[0], pts), [[0.15, 0.1, 0.5]], rtol=1e-6)
+        np.testing.assert_allclose(f(cams[1], pts), [[0.3, 0.2, 2.0]], rtol=1e-6)

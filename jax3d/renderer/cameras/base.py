@@ -126,6 +126,10 @@ class CamerasBase:
         for name, value in {**arrays, **static}.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_normalized", True)
+        # JAX compares dataclass treedefs by their fields and static values only, not their
+        # type, so two camera classes with the same layout could share a jit cache entry;
+        # the class name as static metadata keeps their treedefs distinct.
+        object.__setattr__(self, "_kind", type(self).__name__)
 
     @classmethod
     def _normalize(cls, arrays: dict[str, Any]) -> dict[str, Array]:

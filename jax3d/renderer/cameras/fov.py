@@ -53,6 +53,7 @@ class FoVPerspectiveCameras(CamerasBase):
     K: Array | None
     degrees: bool = struct.field(pytree_node=False, default=True)
     _normalized: bool = struct.field(pytree_node=False, default=False, repr=False)
+    _kind: str = struct.field(pytree_node=False, default="", repr=False)
 
     _EVENT_SHAPES = {
         "znear": (),
@@ -78,12 +79,13 @@ class FoVPerspectiveCameras(CamerasBase):
         device=None,
         *,
         _normalized: bool = False,
+        _kind: str = "",
     ):
         """Args: ``znear``, ``zfar``, ``aspect_ratio``, ``fov``: scalars or (N,); ``R``:
         (N, 3, 3) or (3, 3) (default identity); ``T``: (N, 3) or (3,) (default 0); ``K``:
         optional (N, 4, 4); ``degrees``: fov unit; ``device`` is accepted and ignored (for
         PyTorch3D code). Parameters of batch 1 broadcast to the largest batch N."""
-        del device
+        del device, _kind  # _kind is reset from the class in _set_fields
         arrays = dict(znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, R=R, T=T, K=K)
         self._set_fields(arrays, {"degrees": bool(degrees)}, _normalized)
 
@@ -161,6 +163,7 @@ class FoVOrthographicCameras(CamerasBase):
     T: Array
     K: Array | None
     _normalized: bool = struct.field(pytree_node=False, default=False, repr=False)
+    _kind: str = struct.field(pytree_node=False, default="", repr=False)
 
     _EVENT_SHAPES = {
         "znear": (),
@@ -190,10 +193,11 @@ class FoVOrthographicCameras(CamerasBase):
         device=None,
         *,
         _normalized: bool = False,
+        _kind: str = "",
     ):
         """Args as in PyTorch3D: scalars or (N,) box and depth range, ``scale_xyz`` (N, 3) or
         (3,), ``R``, ``T``, optional ``K``; ``device`` is ignored."""
-        del device
+        del device, _kind  # _kind is reset from the class in _set_fields
         arrays = dict(
             znear=znear,
             zfar=zfar,

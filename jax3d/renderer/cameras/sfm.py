@@ -113,6 +113,7 @@ class PerspectiveCameras(_SfMCameras):
     image_size: Array | None
     _in_ndc: bool = struct.field(pytree_node=False, default=True, repr=False)
     _normalized: bool = struct.field(pytree_node=False, default=False, repr=False)
+    _kind: str = struct.field(pytree_node=False, default="", repr=False)
 
     _ORTHOGRAPHIC = False
 
@@ -129,12 +130,13 @@ class PerspectiveCameras(_SfMCameras):
         *,
         _in_ndc: bool | None = None,
         _normalized: bool = False,
+        _kind: str = "",
     ):
         """Args: ``focal_length`` scalar, (N,) (one per camera, as in PyTorch3D), (N, 1) or
         (N, 2); ``principal_point`` (N, 2) or (2,); ``R``, ``T``, ``K`` as for the other
         cameras; ``in_ndc``; ``image_size`` ``(H, W)``, ``((H, W),)`` or (N, 2);
         ``device`` is ignored."""
-        del device
+        del device, _kind  # _kind is reset from the class in _set_fields
         in_ndc = in_ndc if _in_ndc is None else _in_ndc
         self._init_sfm(focal_length, principal_point, R, T, K, in_ndc, image_size, _normalized)
 
@@ -172,6 +174,7 @@ class OrthographicCameras(_SfMCameras):
     image_size: Array | None
     _in_ndc: bool = struct.field(pytree_node=False, default=True, repr=False)
     _normalized: bool = struct.field(pytree_node=False, default=False, repr=False)
+    _kind: str = struct.field(pytree_node=False, default="", repr=False)
 
     _ORTHOGRAPHIC = True
 
@@ -188,9 +191,10 @@ class OrthographicCameras(_SfMCameras):
         *,
         _in_ndc: bool | None = None,
         _normalized: bool = False,
+        _kind: str = "",
     ):
         """Arguments as for :class:`PerspectiveCameras`."""
-        del device
+        del device, _kind  # _kind is reset from the class in _set_fields
         in_ndc = in_ndc if _in_ndc is None else _in_ndc
         self._init_sfm(focal_length, principal_point, R, T, K, in_ndc, image_size, _normalized)
 
