@@ -2,7 +2,8 @@
 
 from jax3d.models import smpl, smplify
 from jax3d.models.smpl import SMPLModel, load_smpl, smpl_forward, synthetic_body_model
-from jax3d.models.smplify import SMPLifySettings, load_gmm_prior, smplify as fit_smplify
+from jax3d.models.smplify import SMPLifySettings, load_gmm_prior
+from jax3d.models.smplify import smplify as fit_smplify
 
 __all__: list[str] = [
     "SMPLModel",

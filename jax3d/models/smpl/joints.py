@@ -82,7 +82,9 @@ def lsp_joints(vertices: jax.Array, joints: jax.Array) -> jax.Array:
     vertices = jnp.asarray(vertices)
     joints = jnp.asarray(joints)
     if vertices.ndim != 3 or vertices.shape[-1] != 3 or vertices.shape[1] <= LSP_HEAD_VERTEX:
-        raise ValueError(f"vertices must be (B, V, 3) with V > {LSP_HEAD_VERTEX}, got {vertices.shape}")
+        raise ValueError(
+            f"vertices must be (B, V, 3) with V > {LSP_HEAD_VERTEX}, got {vertices.shape}"
+        )
     if joints.ndim != 3 or joints.shape[1:] != (24, 3) or joints.shape[0] != vertices.shape[0]:
         raise ValueError(f"joints must be (B, 24, 3) matching vertices, got {joints.shape}")
     limbs = joints[:, jnp.array(LSP_SMPL_JOINT_IDS)]

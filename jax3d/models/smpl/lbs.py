@@ -83,6 +83,11 @@ def smpl_forward(
         ValueError / TypeError: inconsistent batch sizes, wrong shapes, too many betas.
     """
     betas, body_pose, orient, transl = _check_inputs(model, betas, body_pose, global_orient, transl)
+    return _smpl_forward(model, betas, body_pose, orient, transl)
+
+
+@jax.jit
+def _smpl_forward(model, betas, body_pose, orient, transl) -> SMPLOutput:
     pose = jnp.concatenate([orient[:, None], body_pose], axis=1)  # (B, J, 3)
     verts, joints = jax.vmap(_forward_one, in_axes=(None, 0, 0))(model, betas, pose)
     return SMPLOutput(verts + transl[:, None], joints + transl[:, None])
@@ -123,6 +128,7 @@ def forward_kinematics(rots: jax.Array, rest_joints: jax.Array, parents) -> jax.
     local = jnp.concatenate([rots, rel[:, :, None]], axis=-1)  # (J, 3, 4)
     bottom = jnp.broadcast_to(jnp.array([0.0, 0.0, 0.0, 1.0], rots.dtype), (n, 1, 4))
     local = jnp.concatenate([local, bottom], axis=1)  # (J, 4, 4)
+
     # a scan along the (topologically ordered) joints keeps the traced graph small
     def link(world, j):
         return world.at[j].set(world[par[j]] @ local[j]), None

@@ -25,7 +25,8 @@ class SMPLModel:
 
     Fields:
         v_template: (V, 3) float32 rest-pose template vertices (metres, +Y up, facing +Z).
-        shapedirs: (V, 3, S) float32 shape blend shapes; ``v_shaped = v_template + shapedirs @ betas``.
+        shapedirs: (V, 3, S) float32 shape blend shapes:
+            ``v_shaped = v_template + shapedirs @ betas``.
         posedirs: (V, 3, 9 (J - 1)) float32 pose blend shapes, driven by the flattened
             ``R_j - I`` of joints 1..J-1.
         J_regressor: (J, V) float32; rest joints are ``J_regressor @ v_shaped``.
@@ -143,7 +144,9 @@ def smpl_model_from_arrays(d: Mapping, *, num_betas: int | None = None) -> SMPLM
         if tuple(got) != want:
             raise ValueError(f"SMPL model key {key!r} has shape {got}, expected {want}")
     if faces.shape[1:] != (3,) or (faces.size and (faces.min() < 0 or faces.max() >= n_v)):
-        raise ValueError(f"SMPL model faces must be (F, 3) indices in [0, {n_v}), got {faces.shape}")
+        raise ValueError(
+            f"SMPL model faces must be (F, 3) indices in [0, {n_v}), got {faces.shape}"
+        )
     if num_betas is not None:
         if not 0 < num_betas <= shapedirs.shape[-1]:
             raise ValueError(f"num_betas must be in [1, {shapedirs.shape[-1]}], got {num_betas}")

@@ -101,8 +101,12 @@ _SPARSE_MODULES = (
     "scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse.csr", "scipy.sparse._csr",
     "scipy.sparse", "scipy.sparse.compressed", "scipy.sparse._compressed",
 )  # fmt: skip
-_SPARSE_CLASSES = {"csc_matrix": SparseStandIn, "csr_matrix": _CSRStandIn,
-                   "csc_array": SparseStandIn, "csr_array": _CSRStandIn}  # fmt: skip
+_SPARSE_CLASSES = {
+    "csc_matrix": SparseStandIn,
+    "csr_matrix": _CSRStandIn,
+    "csc_array": SparseStandIn,
+    "csr_array": _CSRStandIn,
+}
 
 
 def _resolve_global(module: str, name: str):
@@ -153,8 +157,10 @@ def _sparse_to_dense(obj: SparseStandIn) -> np.ndarray:
 def to_plain(obj):
     """Replace stand-ins by NumPy arrays, recursively through dicts, lists and tuples."""
     if isinstance(obj, dict):
-        return {(k.decode("latin-1") if isinstance(k, bytes) else k): to_plain(v)
-                for k, v in obj.items()}  # fmt: skip
+        return {
+            (k.decode("latin-1") if isinstance(k, bytes) else k): to_plain(v)
+            for k, v in obj.items()
+        }
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_plain(v) for v in obj)
     if isinstance(obj, SparseStandIn):

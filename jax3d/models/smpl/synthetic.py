@@ -31,8 +31,32 @@ REST_JOINTS = np.array(
     np.float64,
 )  # fmt: skip
 # radius of the capsule on the bone that ends at each joint (index = child joint)
-_BONE_RADIUS = (0.0, 0.075, 0.075, 0.10, 0.06, 0.06, 0.11, 0.045, 0.045, 0.12, 0.04, 0.04,
-                0.05, 0.05, 0.05, 0.045, 0.055, 0.055, 0.045, 0.045, 0.038, 0.038, 0.03, 0.03)  # fmt: skip
+_BONE_RADIUS = (
+    0.0,
+    0.075,
+    0.075,
+    0.10,
+    0.06,
+    0.06,
+    0.11,
+    0.045,
+    0.045,
+    0.12,
+    0.04,
+    0.04,
+    0.05,
+    0.05,
+    0.05,
+    0.045,
+    0.055,
+    0.055,
+    0.045,
+    0.045,
+    0.038,
+    0.038,
+    0.03,
+    0.03,
+)
 # capsules beyond the leaf joints: (joint, end offset, radius); head top first
 _END_CAPS = (
     (15, (0.0, 0.19, 0.0), 0.095),
@@ -93,8 +117,10 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
 
 def _capsules(joints: np.ndarray, **tess):
     """Tessellate every capsule; returns verts, faces, joint rings {joint: idx}, head-top idx."""
-    caps = [(SMPL_PARENTS[j], joints[SMPL_PARENTS[j]], joints[j], _BONE_RADIUS[j], j)
-            for j in range(1, 24)]  # fmt: skip
+    caps = [
+        (SMPL_PARENTS[j], joints[SMPL_PARENTS[j]], joints[j], _BONE_RADIUS[j], j)
+        for j in range(1, 24)
+    ]
     caps += [(j, joints[j], joints[j] + np.array(off), r, None) for j, off, r in _END_CAPS]
     verts, faces, rings, head_top, offset = [], [], {}, None, 0
     for start_joint, a, b, r, end_joint in caps:
@@ -126,15 +152,20 @@ def _bone_segments(joints: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray
 def _skinning_weights(verts: np.ndarray, joints: np.ndarray, falloff: float) -> np.ndarray:
     """(V, 24) weights, softmax of minus the distance to each joint's bones (rows sum to 1)."""
     dist = np.stack(
-        [np.min([_segment_distance(verts, a, b) for a, b in s], axis=0)
-         for s in _bone_segments(joints)], axis=1)  # fmt: skip
+        [
+            np.min([_segment_distance(verts, a, b) for a, b in s], axis=0)
+            for s in _bone_segments(joints)
+        ],
+        axis=1,
+    )
     logits = -(dist - dist.min(axis=1, keepdims=True)) / falloff
     w = np.exp(logits)
     return w / w.sum(axis=1, keepdims=True)
 
 
-def _orthonormal_dirs(rng: np.random.Generator, n_verts: int, n_dirs: int, smooth: np.ndarray,
-                      magnitude: float) -> np.ndarray:  # fmt: skip
+def _orthonormal_dirs(
+    rng: np.random.Generator, n_verts: int, n_dirs: int, smooth: np.ndarray, magnitude: float
+) -> np.ndarray:
     """(V, 3, n_dirs) orthonormal columns (over the 3V entries) with RMS vertex offset
     ``magnitude`` per unit coefficient; mostly smooth (blended by ``smooth`` (V, J))."""
     coarse = smooth @ rng.normal(size=(smooth.shape[1], 3 * n_dirs))
@@ -144,14 +175,23 @@ def _orthonormal_dirs(rng: np.random.Generator, n_verts: int, n_dirs: int, smoot
     return (q * magnitude * np.sqrt(n_verts)).reshape(n_verts, 3, n_dirs)
 
 
-def synthetic_body_arrays(seed: int, *, num_betas: int = 10, shape_scale: float = 0.02,
-                          pose_scale: float = 0.002, n_around: int = 12, n_cap: int = 3,
-                          n_mid: int = 2, falloff: float = 0.015) -> dict[str, np.ndarray]:  # fmt: skip
+def synthetic_body_arrays(
+    seed: int,
+    *,
+    num_betas: int = 10,
+    shape_scale: float = 0.02,
+    pose_scale: float = 0.002,
+    n_around: int = 12,
+    n_cap: int = 3,
+    n_mid: int = 2,
+    falloff: float = 0.015,
+) -> dict[str, np.ndarray]:
     """The synthetic model as a dict of float64 arrays in the official layout (see
     `synthetic_body_model`)."""
     rng = np.random.default_rng(seed)
-    verts, faces, rings, head_top = _capsules(REST_JOINTS, n_around=n_around, n_cap=n_cap,
-                                              n_mid=n_mid)  # fmt: skip
+    verts, faces, rings, head_top = _capsules(
+        REST_JOINTS, n_around=n_around, n_cap=n_cap, n_mid=n_mid
+    )
     # put the head top at SMPL's head vertex index
     perm = np.arange(len(verts))
     perm[[LSP_HEAD_VERTEX, head_top]] = perm[[head_top, LSP_HEAD_VERTEX]]
@@ -174,9 +214,17 @@ def synthetic_body_arrays(seed: int, *, num_betas: int = 10, shape_scale: float 
     }
 
 
-def synthetic_body_model(key: jax.Array | int, *, num_betas: int = 10, shape_scale: float = 0.02,
-                         pose_scale: float = 0.002, n_around: int = 12, n_cap: int = 3,
-                         n_mid: int = 2, falloff: float = 0.015) -> SMPLModel:  # fmt: skip
+def synthetic_body_model(
+    key: jax.Array | int,
+    *,
+    num_betas: int = 10,
+    shape_scale: float = 0.02,
+    pose_scale: float = 0.002,
+    n_around: int = 12,
+    n_cap: int = 3,
+    n_mid: int = 2,
+    falloff: float = 0.015,
+) -> SMPLModel:
     """An SMPL-format model (J = 24, SMPL's tree) built from capsules around the bones.
 
     Args:
@@ -199,7 +247,17 @@ def synthetic_body_model(key: jax.Array | int, *, num_betas: int = 10, shape_sca
         raise ValueError(f"num_betas must be >= 1, got {num_betas}")
     if n_around < 3 or n_cap < 1 or n_mid < 0:
         raise ValueError(f"bad tessellation n_around={n_around}, n_cap={n_cap}, n_mid={n_mid}")
-    arrays = synthetic_body_arrays(seed, num_betas=num_betas, shape_scale=shape_scale,
-                                   pose_scale=pose_scale, n_around=n_around, n_cap=n_cap,
-                                   n_mid=n_mid, falloff=falloff)  # fmt: skip
+    n_verts = (len(_END_CAPS) + 23) * (2 + n_around * (2 * n_cap + n_mid))
+    if n_verts <= LSP_HEAD_VERTEX:
+        raise ValueError(f"the tessellation gives {n_verts} vertices; SMPL's head needs > 411")
+    arrays = synthetic_body_arrays(
+        seed,
+        num_betas=num_betas,
+        shape_scale=shape_scale,
+        pose_scale=pose_scale,
+        n_around=n_around,
+        n_cap=n_cap,
+        n_mid=n_mid,
+        falloff=falloff,
+    )
     return smpl_model_from_arrays(arrays)

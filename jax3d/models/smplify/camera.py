@@ -36,8 +36,9 @@ def smplify_cameras(camera_t: jax.Array, image_size: jax.Array, focal_length: fl
     )
 
 
-def project_points(points: jax.Array, camera_t: jax.Array, image_size: jax.Array,
-                   focal_length: float = 5000.0) -> jax.Array:  # fmt: skip
+def project_points(
+    points: jax.Array, camera_t: jax.Array, image_size: jax.Array, focal_length: float = 5000.0
+) -> jax.Array:
     """Project model-frame points to pixels: ``u = W/2 - f X/Z``, ``v = H/2 - f Y/Z`` for
     ``(X, Y, Z) = p + camera_t``.
 
@@ -73,6 +74,7 @@ def depth_from_torso(joints_3d: jax.Array, joints_2d: jax.Array, focal_length: f
     Returns:
         (B,) float32 depths (the 2D height is clamped at 1 px).
     """
+
     def height(j):
         d = jnp.stack([j[:, 9] - j[:, 3], j[:, 8] - j[:, 2]], axis=1)  # shoulder - hip
         return jnp.mean(jnp.sqrt(jnp.sum(d * d, axis=-1) + 1e-12), axis=1)

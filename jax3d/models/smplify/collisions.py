@@ -57,7 +57,9 @@ class BodySpheres:
         return (1.0 - t) * a + t * b
 
 
-def body_spheres(model: SMPLModel, *, spheres_per_part: int = 3, shrink: float = 0.8) -> BodySpheres:
+def body_spheres(
+    model: SMPLModel, *, spheres_per_part: int = 3, shrink: float = 0.8
+) -> BodySpheres:
     """Measure sphere radii on the rest-pose template.
 
     The radius of a part is ``shrink`` times the median distance to its bone of the vertices

@@ -93,7 +93,7 @@ class SMPLifyResult(NamedTuple):
 
 
 def lbfgs_minimize(fun, params, num_iters: int, memory: int = 10):
-    """Run ``num_iters`` steps of `optax.lbfgs` (backtracking Armijo line search) on ``fun(params)``.
+    """Run ``num_iters`` steps of `optax.lbfgs` (backtracking line search) on ``fun(params)``.
 
     Returns:
         (params, values (num_iters,)) — the final parameters and the objective before each step.
@@ -136,8 +136,9 @@ def _fit_camera(model, init_pose, orient, j2d, image_size, settings):
 
     def energy(p):
         _, joints = _lsp(model, betas, init_pose, p["orient"])
-        proj = project_points(joints[None, torso_smpl], p["t"][None], image_size[None],
-                              settings.focal_length)[0]  # fmt: skip
+        proj = project_points(
+            joints[None, torso_smpl], p["t"][None], image_size[None], settings.focal_length
+        )[0]
         reg = settings.camera_depth_weight * (p["t"][2] - depth)
         return jnp.sum(jnp.square(j2d[torso_lsp] - proj)) + reg * reg
 
@@ -171,8 +172,13 @@ def _fit_body(model, prior, spheres, ctx, init_pose, orient, settings):
         "body_pose": init_pose,
         "orient": orient,
     }
-    stages = jnp.stack([jnp.asarray(settings.pose_prior_weights, jnp.float32),
-                        jnp.asarray(settings.shape_weights, jnp.float32)], axis=1)  # fmt: skip
+    stages = jnp.stack(
+        [
+            jnp.asarray(settings.pose_prior_weights, jnp.float32),
+            jnp.asarray(settings.shape_weights, jnp.float32),
+        ],
+        axis=1,
+    )
 
     def stage(p, weights):
         fun = _body_energy(model, prior, spheres, ctx, settings, weights[0], weights[1])

@@ -89,8 +89,14 @@ def load_gmm_prior(path: str | os.PathLike) -> GMMPrior:
     return gmm_prior_from_arrays(data["means"], data["covars"], data["weights"])
 
 
-def synthetic_gmm_prior(key: jax.Array, *, num_components: int = 8, dim: int = 69,
-                        mean_scale: float = 0.1, std: float = 0.4) -> GMMPrior:  # fmt: skip
+def synthetic_gmm_prior(
+    key: jax.Array,
+    *,
+    num_components: int = 8,
+    dim: int = 69,
+    mean_scale: float = 0.1,
+    std: float = 0.4,
+) -> GMMPrior:
     """A random mixture in the ``gmm_08.pkl`` layout, for use without the data file.
 
     Args:
