@@ -145,7 +145,27 @@ class CamerasBase:
                 batched[name] = batch_image_size(value)
             else:
                 batched[name] = batch_field(name, value, cls._EVENT_SHAPES[name])
+        concrete = {k: v for k, v in batched.items() if isinstance(v, np.ndarray)}
+        cls._check_values(concrete)
         return broadcast_batches(batched)
+
+    @classmethod
+    def _check_values(cls, arrays: dict[str, np.ndarray]) -> None:
+        """Reject concrete parameter values that would make a projection singular (the
+        subclasses say which); traced values are not checked."""
+
+    @staticmethod
+    def _require(arrays: dict[str, np.ndarray], name: str, ok, what: str) -> None:
+        if name in arrays and not np.all(ok(arrays[name])):
+            raise ValueError(f"{name} must be {what}, got {arrays[name].tolist()}")
+
+    @staticmethod
+    def _require_distinct(arrays: dict[str, np.ndarray], a: str, b: str) -> None:
+        va, vb = arrays.get(a), arrays.get(b)
+        if va is None or vb is None or 1 not in (va.shape[0], vb.shape[0]) and va.shape != vb.shape:
+            return  # absent, traced, or mismatched batches (broadcast_batches reports those)
+        if np.any(va == vb):
+            raise ValueError(f"{a} and {b} must differ, got {va.tolist()} and {vb.tolist()}")
 
     def replace(self, **updates) -> CamerasBase:
         """A copy with some fields replaced (re-broadcast to a common batch size)."""

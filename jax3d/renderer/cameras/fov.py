@@ -89,6 +89,12 @@ class FoVPerspectiveCameras(CamerasBase):
         arrays = dict(znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, R=R, T=T, K=K)
         self._set_fields(arrays, {"degrees": bool(degrees)}, _normalized)
 
+    @classmethod
+    def _check_values(cls, arrays) -> None:
+        cls._require_distinct(arrays, "znear", "zfar")
+        cls._require(arrays, "aspect_ratio", lambda a: a != 0, "non-zero")
+        cls._require(arrays, "fov", lambda f: f != 0, "non-zero")
+
     def is_perspective(self) -> bool:
         return True
 
@@ -211,6 +217,12 @@ class FoVOrthographicCameras(CamerasBase):
             K=K,
         )
         self._set_fields(arrays, {}, _normalized)
+
+    @classmethod
+    def _check_values(cls, arrays) -> None:
+        cls._require_distinct(arrays, "znear", "zfar")
+        cls._require_distinct(arrays, "min_x", "max_x")
+        cls._require_distinct(arrays, "min_y", "max_y")
 
     def is_perspective(self) -> bool:
         return False

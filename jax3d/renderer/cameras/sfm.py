@@ -53,6 +53,10 @@ class _SfMCameras(CamerasBase):
     def in_ndc(self) -> bool:
         return self._in_ndc
 
+    @classmethod
+    def _check_values(cls, arrays) -> None:
+        cls._require(arrays, "focal_length", lambda f: f != 0, "non-zero")
+
     def is_perspective(self) -> bool:
         return not self._ORTHOGRAPHIC
 
