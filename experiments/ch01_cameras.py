@@ -303,8 +303,10 @@ def main(argv=None) -> dict:
     world_to_view, world_to_screen = map(np.asarray, _view_and_screen(cameras, verts))
     np.set_printoptions(precision=2, suppress=True)
     print(f"cube from {source}: {len(verts)} verts, {len(faces)} faces")
-    print("world-to-view vertices of camera 0 (n = -4):\n", world_to_view[0])
-    print("world-to-screen vertices (pixels, depth = 1 / z) of camera 0:\n", world_to_screen[0])
+    print("world-to-view vertices, (cameras, verts, xyz):\n", world_to_view)
+    print(
+        "world-to-screen vertices (pixels; z = 1 / depth), (cameras, verts, 3):\n", world_to_screen
+    )
     plot_projected_cubes(world_to_screen, faces, out / "cubes_screen.png")
     save_obj(out / "cube_view_camera0.obj", world_to_view[0], faces)
     draw_conventions(out / "conventions_spaces.png")

@@ -205,6 +205,9 @@ def test_screen_axes_and_pixel_centres():
     np.testing.assert_allclose(sq[:, :2], [[0, 0], [64, 64], [32, 32]], atol=1e-4)
     wide = cams.transform_points_screen(corners, image_size=(64, 128))  # H=64, W=128
     np.testing.assert_allclose(wide[:, :2], [[32, 0], [96, 64], [64, 32]], atol=1e-4)
+    # Without the flip the axes keep NDC's directions: x = s x_ndc - W / 2 (PyTorch3D).
+    noflip = cams.transform_points_screen(corners, image_size=(64, 128), with_xyflip=False)
+    np.testing.assert_allclose(noflip[:, :2], [[-32, 0], [-96, -64], [-64, -32]], atol=1e-4)
     # The centre of pixel (row 0, column 0) of a 4x4 image sits at NDC (1 - 1/4, 1 - 1/4).
     centre = cams.transform_points_screen(np.array([[0.75, 0.75, 2.0]]), image_size=(4, 4))
     np.testing.assert_allclose(centre[:, :2], [[0.5, 0.5]], atol=1e-5)
@@ -353,6 +356,20 @@ def test_per_call_overrides():
     a = scr.transform_points_screen(world, R=R, T=T, image_size=(64, 64))
     b = scr.replace(R=R, T=T, image_size=(64, 64)).transform_points_screen(world)
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_principal_point_and_ndc_camera_transform():
+    sfm = PerspectiveCameras(
+        focal_length=2.0, principal_point=((30.0, 20.0),), in_ndc=False, image_size=((40, 100),)
+    )
+    np.testing.assert_allclose(sfm.get_principal_point(), [[30.0, 20.0]])
+    ortho = OrthographicCameras(principal_point=((0.1, 0.2),))
+    np.testing.assert_allclose(ortho.get_principal_point(), [[0.1, 0.2]], rtol=1e-6)
+    np.testing.assert_allclose(ortho.get_ndc_camera_transform().get_matrix(), [np.eye(4)])
+    # screen -> NDC maps the principal point (in PyTorch3D axes, i.e. mirrored) to NDC of pixel
+    # (30, 20): x_ndc = (W / 2 - 30) / s, y_ndc = (H / 2 - 20) / s with s = 20
+    m = sfm.get_ndc_camera_transform().transform_points(np.array([[30.0, 20.0, 1.0]]))
+    np.testing.assert_allclose(m[:, :2], [[(50 - 30) / 20, (20 - 20) / 20]], atol=1e-6)
 
 
 def test_explicit_K_replaces_intrinsics():

@@ -199,20 +199,6 @@ def translation_matrix(xy: Array) -> Array:
     return M.at[:, 3, :2].set(xy)
 
 
-def broadcast_matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` for stacks of matrices whose batch sizes are equal or 1.
-
-    Args:
-      a: (A, i, j); b: (B, j, k) with A == B, A == 1 or B == 1.
-
-    Returns:
-      (max(A, B), i, k).
-    """
-    if a.shape[0] != b.shape[0] and 1 not in (a.shape[0], b.shape[0]):
-        raise ValueError(f"cannot broadcast batches of {a.shape[0]} and {b.shape[0]} matrices")
-    return jnp.matmul(a, b)
-
-
 def apply_matrix(matrix: Array, points: Array, eps: float | None = None) -> Array:
     """Apply row-form homogeneous matrices to points, dividing by the homogeneous coordinate.
 
