@@ -24,8 +24,24 @@ from jax3d.renderer.cameras import (
 from jax3d.renderer.mesh.rasterize_meshes import estimate_memory, rasterize_meshes
 from jax3d.renderer.mesh.rasterizer import Fragments, MeshRasterizer, RasterizationSettings
 from jax3d.renderer.mesh.textures import TexturesAtlas, TexturesUV, TexturesVertex
+from jax3d.renderer.points import (
+    AlphaCompositor,
+    NormWeightedCompositor,
+    PointFragments,
+    PointsRasterizationSettings,
+    PointsRasterizer,
+    PointsRenderer,
+    rasterize_points,
+)
 
 __all__: list[str] = [
+    "AlphaCompositor",
+    "NormWeightedCompositor",
+    "PointFragments",
+    "PointsRasterizationSettings",
+    "PointsRasterizer",
+    "PointsRenderer",
+    "rasterize_points",
     "Fragments",
     "MeshRasterizer",
     "RasterizationSettings",

@@ -221,15 +221,15 @@ def _candidates(table, bins, n, b, M):
     return table[n][jnp.maximum(cid, 0)], cid
 
 
-def fine_xla(table, bins, n, b, px, py, M, settings):
-    """Fine search of the bins ``(n[i], b[i])`` with M candidates each -> (B, P, K) slots.
+def map_fine(fine, table, bins, n, b, px, py, M):
+    """Run ``fine(px, py, cand, cand_ids) -> (P, K)`` on bins ``(n[i], b[i])`` -> (B, P, K).
 
-    ``bins=None`` means every face is a candidate of every bin (M = F). Runs as a
-    ``lax.map`` over bins in steps of about ``_FINE_STEP_ELEMENTS`` pixel-face pairs.
+    ``cand`` are M rows of ``table[n]`` (the bin's candidates, -1 padded ids). ``bins=None``
+    means every primitive is a candidate of every bin (M = F). Runs as a ``lax.map`` in steps
+    of about ``_FINE_STEP_ELEMENTS`` pixel-primitive pairs, so memory stays bounded.
     """
     P = px.shape[1]
     batch = max(1, min(n.shape[0], _FINE_STEP_ELEMENTS // max(1, P * M)))
-    fine = functools.partial(fine_rasterize_bin, **settings)
     all_ids = jnp.arange(table.shape[1], dtype=jnp.int32)
 
     def one(nb):
@@ -243,33 +243,37 @@ def fine_xla(table, bins, n, b, px, py, M, settings):
     return jax.lax.map(one, (n, b), batch_size=batch)
 
 
-def _fine_runner(backend):
+def _mesh_runner(backend, settings):
     if backend == "pallas":
         from jax3d.renderer.mesh.rasterize_meshes_pallas import fine_pallas
 
-        return functools.partial(fine_pallas, interpret=jax.default_backend() == "cpu")
-    return fine_xla
+        return functools.partial(
+            fine_pallas, settings=settings, interpret=jax.default_backend() == "cpu"
+        )
+    return functools.partial(map_fine, functools.partial(fine_rasterize_bin, **settings))
 
 
-def _search(table, image_size, bin_size, plan, settings, backend, guard):
-    """Slot ids (N, H, W, K) of the faces each pixel sees.
+def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard):
+    """Indices (N, H, W, K) of the primitives each pixel sees (mesh faces or points).
 
-    ``plan = (E, tiers)``: E is the capacity of each mesh's flat (bin, face) list, and
-    ``tiers = ((B_t, M_t), ...)`` processes the B_t fullest bins left with M_t candidates each
-    (bins sorted by count, fullest first), so padding work stays proportional to the counts.
+    Args:
+        table: (N, F, ...) per-primitive rows handed to the fine stage.
+        bbox: (N, F, 4) NDC boxes ``[xmin, xmax, ymin, ymax]``; ok: (N, F) bool.
+        plan: ``(E, tiers)``: E is the capacity of each item's flat (bin, primitive) list and
+            ``tiers = ((B_t, M_t), ...)`` processes the B_t fullest bins left with M_t
+            candidates each (bins sorted by count), so padding stays proportional to counts.
+        run: ``run(table, bins, n, b, px, py, M) -> (B, P, K)``, e.g. :func:`map_fine`.
+        guard: check capacities in the traced code and fall back to all primitives on overflow.
     """
     H, W = image_size
     N, F = table.shape[:2]
-    K = settings["faces_per_pixel"]
     px, py, _ = (jnp.asarray(a) for a in _bin_layout(H, W, bin_size))
     ext_x, ext_y = (jnp.asarray(a) for a in bin_extents_xy(H, W, bin_size))
     NB, P = px.shape
-    bbox, any_ok = _face_bbox(table, settings["blur_radius"])
-    run = _fine_runner(backend)
     E, tiers = plan
     sorted_ids, starts, counts, total = jax.vmap(
-        lambda bb, ok: bin_entries(bb, ok, ext_x, ext_y, E)
-    )(bbox, any_ok)
+        lambda bb, o: bin_entries(bb, o, ext_x, ext_y, E)
+    )(bbox, ok)
     bins = (sorted_ids, starts, counts)
     flat = counts.reshape(N * NB)
     order = jnp.argsort(-flat, stable=True).astype(jnp.int32)
@@ -280,17 +284,16 @@ def _search(table, image_size, bin_size, plan, settings, backend, guard):
         for nb_t, m_t in tiers:
             sel = order[r0:r0 + nb_t]
             r0 += nb_t
-            res = run(table, bins, sel // NB, sel % NB, px, py, m_t, settings)
-            out = out.at[sel].set(res)
+            out = out.at[sel].set(run(table, bins, sel // NB, sel % NB, px, py, m_t))
         return out
 
-    def every_face():
+    def every_primitive():
         idx = jnp.arange(N * NB, dtype=jnp.int32)
-        return run(table, None, idx // NB, idx % NB, px, py, F, settings)
+        return run(table, None, idx // NB, idx % NB, px, py, F)
 
-    if guard:  # capacity not checked beforehand: fall back to all faces on overflow
+    if guard:
         overflow = (flat.max() > tiers[0][1]) | (total.max() > E)
-        out = jax.lax.cond(overflow, every_face, binned)
+        out = jax.lax.cond(overflow, every_primitive, binned)
     else:
         out = binned()
     return unbin_pixels(out.reshape(N, NB, P, K), H, W, bin_size)
@@ -412,7 +415,10 @@ def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_rad
         perspective_correct=perspective_correct,
         clip_barycentric_coords=clip_barycentric_coords,
     )
-    slots = _search(table, image_size, bin_size, plan, settings, backend, guard)
+    bbox, any_ok = _face_bbox(table, blur_radius)
+    run = _mesh_runner(backend, settings)
+    slots = binned_search(table, bbox, any_ok, image_size, bin_size, plan, faces_per_pixel, run,
+                          guard)
     slots = jax.lax.stop_gradient(slots)
     flat_verts = clipped.face_verts.reshape(N, F * S, 3, 3)
     zbuf, bary, dists = _recompute(flat_verts, slots, perspective_correct, clip_barycentric_coords)

@@ -1,0 +1,37 @@
+"""PointsRenderer: rasterize point clouds and composite their features (PyTorch3D's API)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+__all__ = ["PointsRenderer"]
+
+
+class PointsRenderer:
+    """``PointsRenderer(rasterizer, compositor)(pointclouds, **kwargs) -> (N, H, W, C)``.
+
+    Alphas are ``1 - dists / r**2`` with r the rasterizer's radius (per point when the
+    radius is per point); features are ``pointclouds.features_packed()`` (P, C).
+    """
+
+    def __init__(self, rasterizer, compositor):
+        self.rasterizer = rasterizer
+        self.compositor = compositor
+
+    def __call__(self, point_clouds, **kwargs):
+        fragments = self.rasterizer(point_clouds, **kwargs)
+        settings = kwargs.get("raster_settings", self.rasterizer.raster_settings)
+        r = jnp.asarray(settings.radius, jnp.float32)
+        if r.ndim > 0:  # per-point radius: the radius of the point at each fragment
+            packed = r if r.ndim == 1 else r[point_clouds.points_mask()]
+            r = packed[jnp.maximum(fragments.idx, 0)]
+        weights = 1.0 - fragments.dists / (r * r)
+        feats = point_clouds.features_packed()
+        if feats is None:
+            raise ValueError("PointsRenderer needs point clouds with features")
+        images = self.compositor(
+            jnp.moveaxis(fragments.idx, 3, 1), jnp.moveaxis(weights, 3, 1), feats.T, **kwargs
+        )
+        return jnp.moveaxis(images, 1, 3)
+
+    forward = __call__
