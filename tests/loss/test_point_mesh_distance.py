@@ -195,7 +195,9 @@ def test_gradients_reach_points_and_verts():
     def f(v, p):
         return point_mesh_face_distance(meshes.update_padded(v), p)
 
-    check_grads(f, (meshes.verts_padded(), pts), order=1, modes=["rev"], atol=2e-2, rtol=2e-2)
+    check_grads(
+        jax.jit(f), (meshes.verts_padded(), pts), order=1, modes=["rev"], atol=2e-2, rtol=2e-2
+    )
     ge = jax.grad(lambda v: point_mesh_edge_distance(meshes.update_padded(v), pts))(
         meshes.verts_padded()
     )

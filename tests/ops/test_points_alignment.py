@@ -99,7 +99,7 @@ def test_jit_and_grad():
         out = corresponding_points_alignment(x, b, estimate_scale=True)
         return out.R, out.T, out.s
 
-    check_grads(f, (noisy,), order=1, modes=["rev"], atol=2e-2, rtol=2e-2)
+    check_grads(jax.jit(f), (noisy,), order=1, modes=["rev"], atol=2e-2, rtol=2e-2)
 
 
 def test_validation():
