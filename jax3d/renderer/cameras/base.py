@@ -193,6 +193,7 @@ class CamerasBase:
 
     # ------------------------------------------------------------------ model-specific
     def is_perspective(self) -> bool:
+        """True for perspective models (divide by depth), False for orthographic ones."""
         raise NotImplementedError
 
     def in_ndc(self) -> bool:
