@@ -134,3 +134,18 @@ def test_icp_init_transform_identity_solution():
     assert sol.converged
     np.testing.assert_allclose(sol.RTs.R[0], np.eye(3), atol=1e-5)
     np.testing.assert_allclose(sol.RTs.s, 1.0, atol=1e-5)
+
+
+def test_icp_heterogeneous_pointclouds_match_per_item():
+    from jax3d.structures import Pointclouds
+
+    rng = np.random.default_rng(11)
+    y = [rng.normal(size=(n, 3)).astype(np.float32) * [2.0, 1.0, 0.5] for n in (80, 50)]
+    R = Rotation.from_euler("z", [[0.1], [-0.15]]).as_matrix().astype(np.float32)
+    x = [(y[i][: 60 - 20 * i] @ R[i].T).astype(np.float32) for i in range(2)]
+    sol = iterative_closest_point(Pointclouds(x), Pointclouds(y), max_iterations=30)
+    assert isinstance(sol.Xt, Pointclouds)
+    for i in range(2):
+        one = iterative_closest_point(x[i][None], y[i][None], max_iterations=30)
+        np.testing.assert_allclose(sol.RTs.R[i], one.RTs.R[0], atol=1e-3)
+        np.testing.assert_allclose(sol.RTs.R[i], R[i], atol=1e-3)
