@@ -1,3 +1,6 @@
-"""jax3d.metrics."""
+"""jax3d.metrics: image quality metrics (PSNR, SSIM)."""
 
-__all__: list[str] = []
+from jax3d.metrics.psnr import psnr
+from jax3d.metrics.ssim import ssim
+
+__all__ = ["psnr", "ssim"]
