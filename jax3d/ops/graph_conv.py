@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import flax.linen as nn
 import jax
@@ -29,6 +30,11 @@ def gather_scatter(x: jax.Array, edges: jax.Array, directed: bool = False) -> ja
         raise ValueError(f"edges must be (E, 2), got {edges.shape}")
     if not jnp.issubdtype(edges.dtype, jnp.integer):
         raise TypeError(f"edges must be an integer array, got {edges.dtype}")
+    return _gather_scatter(x, edges, directed)
+
+
+@partial(jax.jit, static_argnums=2)
+def _gather_scatter(x, edges, directed: bool):
     V = x.shape[0]
     valid = jnp.all(edges >= 0, axis=-1)
     e0 = jnp.where(valid, edges[:, 0], V)  # segment V is out of range and dropped

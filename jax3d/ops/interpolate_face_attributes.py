@@ -38,6 +38,11 @@ def interpolate_face_attributes(
         raise ValueError(f"face_attributes must be (F, 3, D), got {face_attributes.shape}")
     if face_attributes.shape[0] == 0:  # nothing to interpolate: every pixel is empty
         return jnp.zeros((*pix_to_face.shape, face_attributes.shape[2]), face_attributes.dtype)
+    return _interpolate(pix_to_face, barycentric_coords, face_attributes)
+
+
+@jax.jit
+def _interpolate(pix_to_face, barycentric_coords, face_attributes):
     valid = pix_to_face >= 0
     idx = jnp.where(valid, pix_to_face, 0)
     attrs = face_attributes[idx]  # (..., 3, D)

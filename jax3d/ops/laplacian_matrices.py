@@ -9,6 +9,8 @@ functions return the same matrices as `(rows, cols, vals)` triples for code that
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 from jax.experimental import sparse
@@ -40,6 +42,7 @@ def _bcoo(rows: jax.Array, cols: jax.Array, vals: jax.Array, V: int) -> sparse.B
     return sparse.BCOO((vals, indices), shape=(V, V))
 
 
+@partial(jax.jit, static_argnums=4)
 def sparse_matvec(
     rows: jax.Array, cols: jax.Array, vals: jax.Array, x: jax.Array, num_rows: int
 ) -> jax.Array:
@@ -47,6 +50,7 @@ def sparse_matvec(
     return jax.ops.segment_sum(vals[:, None] * x[cols], rows, num_segments=num_rows)
 
 
+@partial(jax.jit, static_argnums=0)
 def laplacian_entries(V: int, edges: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Entries of `laplacian` for `V` vertices: rows, cols, vals of length 2E + V."""
     valid = jnp.all(edges >= 0, axis=-1)
@@ -95,6 +99,7 @@ def _face_cotangents(verts: jax.Array, faces: jax.Array, eps: float):
     return area, cot
 
 
+@jax.jit
 def cot_laplacian_entries(verts: jax.Array, faces: jax.Array, eps: float = 1e-12):
     """Entries of `cot_laplacian`: (rows, cols, vals) of length 6F, and inv_areas (V, 1)."""
     V = verts.shape[0]
@@ -138,6 +143,7 @@ def cot_laplacian(
     return _bcoo(rows, cols, vals, verts.shape[0]), inv_areas
 
 
+@jax.jit
 def norm_laplacian_entries(verts: jax.Array, edges: jax.Array, eps: float = 1e-12):
     """Entries of `norm_laplacian`: (rows, cols, vals) of length 2E."""
     valid = jnp.all(edges >= 0, axis=-1)

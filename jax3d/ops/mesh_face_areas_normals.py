@@ -26,6 +26,7 @@ def _check_inputs(verts: jax.Array, faces: jax.Array) -> None:
         raise TypeError(f"verts must be a floating array, got {verts.dtype}")
 
 
+@jax.jit
 def _areas_normals_single(verts: jax.Array, faces: jax.Array) -> tuple[jax.Array, jax.Array]:
     valid = jnp.all(faces >= 0, axis=-1)  # (F,)
     tri = verts[jnp.where(valid[:, None], faces, 0)]  # (F, 3, 3)
@@ -37,6 +38,9 @@ def _areas_normals_single(verts: jax.Array, faces: jax.Array) -> tuple[jax.Array
     normals = n / jnp.maximum(norm, _NORMAL_EPS)[:, None]
     normals = jnp.where(valid[:, None], normals, 0.0)
     return areas, normals
+
+
+_areas_normals_batch = jax.jit(jax.vmap(_areas_normals_single))
 
 
 def mesh_face_areas_normals(verts: jax.Array, faces: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -56,5 +60,5 @@ def mesh_face_areas_normals(verts: jax.Array, faces: jax.Array) -> tuple[jax.Arr
     faces = jnp.asarray(faces)
     _check_inputs(verts, faces)
     if faces.ndim == 3:
-        return jax.vmap(_areas_normals_single)(verts, faces)
+        return _areas_normals_batch(verts, faces)
     return _areas_normals_single(verts, faces)

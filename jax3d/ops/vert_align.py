@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 
@@ -70,6 +72,16 @@ def _grid_sample_single(feat, xy, interp_mode, padding_mode, align_corners):
     return out
 
 
+@partial(jax.jit, static_argnums=(2, 3, 4))
+def _grid_sample_batch(feat, grid, interp_mode, padding_mode, align_corners):
+    """(N, C, H, W) maps sampled at grid[..., :2] (N, V, >=2) -> (N, V, C)."""
+
+    def one(f, g):
+        return _grid_sample_single(f, g[:, :2], interp_mode, padding_mode, align_corners)
+
+    return jax.vmap(one)(feat, grid)
+
+
 def _grid_of(verts) -> tuple[jax.Array, object]:
     if hasattr(verts, "verts_padded"):
         return jnp.asarray(verts.verts_padded()), verts
@@ -124,10 +136,7 @@ def vert_align(
             raise ValueError(
                 f"inconsistent batch dimension: feats {feat.shape[0]}, verts {grid.shape[0]}"
             )
-        sample = jax.vmap(
-            lambda f, g: _grid_sample_single(f, g[:, :2], interp_mode, padding_mode, align_corners)
-        )
-        sampled.append(sample(feat, grid))
+        sampled.append(_grid_sample_batch(feat, grid, interp_mode, padding_mode, align_corners))
     out = jnp.concatenate(sampled, axis=-1)  # (N, V, sum C)
     if not return_packed:
         return out

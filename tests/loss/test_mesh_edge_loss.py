@@ -87,7 +87,10 @@ def test_grads():
         x = jnp.asarray(m.verts_padded(), jnp.float64)
         mm = Meshes(x, m.faces_padded())
         check_grads(
-            lambda y: mesh_edge_loss(mm.update_padded(y), 0.2), (x,), order=1, modes=["rev"]
+            jax.jit(lambda y: mesh_edge_loss(mm.update_padded(y), 0.2)),
+            (x,),
+            order=1,
+            modes=["rev"],
         )
 
 

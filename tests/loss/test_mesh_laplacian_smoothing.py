@@ -141,7 +141,7 @@ def test_grads(method):
     with jax.enable_x64(True):
         x = jnp.asarray(v, jnp.float64)[None]
         m = Meshes(x, jnp.asarray(f)[None])
-        loss = lambda y: mesh_laplacian_smoothing(m.update_padded(y), method)  # noqa: E731
+        loss = jax.jit(lambda y: mesh_laplacian_smoothing(m.update_padded(y), method))
         g = jax.grad(loss)(x)
         assert np.all(np.isfinite(g))
         # With the weights frozen the loss is positively 1-homogeneous: <grad, x> = loss.

@@ -106,7 +106,10 @@ def test_grads():
         x = jnp.asarray(v, jnp.float64)[None]
         m = Meshes(x, jnp.asarray(f)[None])
         check_grads(
-            lambda y: mesh_normal_consistency(m.update_padded(y)), (x,), order=1, modes=["rev"]
+            jax.jit(lambda y: mesh_normal_consistency(m.update_padded(y))),
+            (x,),
+            order=1,
+            modes=["rev"],
         )
 
 

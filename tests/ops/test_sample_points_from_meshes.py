@@ -118,6 +118,7 @@ def test_jit_matches_eager_and_grads():
     jitted = jax.jit(lambda k, m: sample_points_from_meshes(k, m, 64))(KEY, meshes)
     np.testing.assert_allclose(jitted, eager, atol=1e-6)
 
+    @jax.jit
     def mean_point(x):
         return sample_points_from_meshes(KEY, meshes.update_padded(x), 64).mean()
 

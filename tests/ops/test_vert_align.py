@@ -102,7 +102,9 @@ def test_jit_and_grads():
     with jax.enable_x64(True):
         f64 = jnp.asarray(feats, jnp.float64)
         v64 = jnp.asarray(verts, jnp.float64) + 0.013  # not on a pixel boundary
-        check_grads(lambda f, v: vert_align(f, v), (f64, v64), order=1, modes=["rev"], eps=1e-4)
+        check_grads(
+            jax.jit(lambda f, v: vert_align(f, v)), (f64, v64), order=1, modes=["rev"], eps=1e-4
+        )
 
 
 def test_validation():
