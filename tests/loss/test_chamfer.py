@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from jax3d.loss import chamfer_distance
@@ -221,3 +223,19 @@ def test_pointclouds_input_matches_padded():
     want = chamfer_distance(x, y, xl, yl, xn, yn)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+
+
+@given(seed=st.integers(0, 2**16))
+def test_extra_padding_and_permutation_do_not_change_the_loss(seed):
+    extra = 4  # one padded shape (one compilation); the padding values vary with the seed
+    x, y, xn, yn, xl, yl, _ = _data(seed)
+    base = chamfer_distance(x, y, xl, yl, xn, yn)
+    rng = np.random.default_rng(seed)
+    xp = np.concatenate([x, rng.normal(size=(3, extra, 3)).astype(np.float32)], axis=1)
+    xnp = np.concatenate([xn, rng.normal(size=(3, extra, 3)).astype(np.float32)], axis=1)
+    perm = rng.permutation(11)  # y is full-length only for cloud 0: permute that one
+    yp, ynp = y.copy(), yn.copy()
+    yp[0], ynp[0] = y[0, perm], yn[0, perm]
+    moved = chamfer_distance(xp, yp, xl, yl, xnp, ynp)
+    np.testing.assert_allclose(moved[0], base[0], rtol=1e-5)
+    np.testing.assert_allclose(moved[1], base[1], rtol=1e-5)
