@@ -161,18 +161,9 @@ def _half_hits(px, py, t, blur_radius, perspective_correct, clip_barycentric_coo
     return keep, pz, dist
 
 
-def fine_rasterize_bin(
-    px,
-    py,
-    cand,
-    cand_ids,
-    *,
-    blur_radius,
-    faces_per_pixel,
-    perspective_correct,
-    clip_barycentric_coords,
-):
-    """Nearest K faces for the pixels of one bin.
+def bin_keys(px, py, cand, cand_ids, *, blur_radius, perspective_correct,
+             clip_barycentric_coords):
+    """Depth keys and slot ids of every (pixel, candidate) pair of one bin.
 
     Args:
         px, py: (P,) float32 NDC pixel centres.
@@ -180,36 +171,48 @@ def fine_rasterize_bin(
         cand_ids: (M,) int32 face ids (-1 padding), increasing.
 
     Returns:
-        (P, K) int32 slot ids ``f * S + s`` sorted by depth (ties: lower f), -1 when empty.
+        key: (P, M) float32 depth where the pair is a hit, +inf otherwise.
+        slot: (P, M) int32 slot id ``f * S + s`` of the hit half.
     """
     S = cand.shape[1]
     px, py = px[:, None], py[:, None]
-    keep, pz, dist = _half_hits(
-        px, py, cand[None, :, 0], blur_radius, perspective_correct, clip_barycentric_coords
-    )
+    args = (blur_radius, perspective_correct, clip_barycentric_coords)
+    keep, pz, dist = _half_hits(px, py, cand[None, :, 0], *args)
     slot = cand_ids * S
     if S == 2:  # a clipped quad split in two: keep the half nearer to the pixel (PyTorch3D).
-        keep2, pz2, dist2 = _half_hits(
-            px, py, cand[None, :, 1], blur_radius, perspective_correct, clip_barycentric_coords
-        )
+        keep2, pz2, dist2 = _half_hits(px, py, cand[None, :, 1], *args)
         use2 = keep2 & (~keep | (dist2 < dist))
         keep, pz = keep | keep2, jnp.where(use2, pz2, pz)
         slot = slot[None, :] + use2.astype(jnp.int32)
     else:
         slot = jnp.broadcast_to(slot[None, :], keep.shape)
     keep = keep & (cand_ids[None, :] >= 0)
-    key = jnp.where(keep, pz, jnp.inf)
-    if faces_per_pixel == 1:
+    return jnp.where(keep, pz, jnp.inf), slot
+
+
+def select_nearest(key, slot, K):
+    """(P, K) slots of the K smallest finite keys per row (ties: lower column), -1 if none."""
+    if K == 1:
         j = jnp.argmin(key, axis=1)[:, None]
         val = jnp.take_along_axis(key, j, axis=1)
     else:
-        k = min(faces_per_pixel, key.shape[1])
+        k = min(K, key.shape[1])
         neg, j = jax.lax.top_k(-key, k)
         val = -neg
     out = jnp.where(jnp.isfinite(val), jnp.take_along_axis(slot, j, axis=1), -1)
-    if out.shape[1] < faces_per_pixel:
-        out = jnp.pad(out, ((0, 0), (0, faces_per_pixel - out.shape[1])), constant_values=-1)
+    if out.shape[1] < K:
+        out = jnp.pad(out, ((0, 0), (0, K - out.shape[1])), constant_values=-1)
     return out.astype(jnp.int32)
+
+
+def fine_rasterize_bin(px, py, cand, cand_ids, *, blur_radius, faces_per_pixel,
+                       perspective_correct, clip_barycentric_coords):
+    """Nearest K faces for the pixels of one bin: (P, K) int32 slot ids (-1 when empty),
+    sorted by depth (ties: lower face id). Arguments as :func:`bin_keys`."""
+    key, slot = bin_keys(px, py, cand, cand_ids, blur_radius=blur_radius,
+                         perspective_correct=perspective_correct,
+                         clip_barycentric_coords=clip_barycentric_coords)
+    return select_nearest(key, slot, faces_per_pixel)
 
 
 def _candidates(table, bins, n, b, M):
