@@ -21,6 +21,22 @@ from jax3d.renderer.cameras import (
     look_at_rotation,
     look_at_view_transform,
 )
+from jax3d.renderer.implicit import (
+    AbsorptionOnlyRaymarcher,
+    EmissionAbsorptionRaymarcher,
+    GridRaysampler,
+    HarmonicEmbedding,
+    ImplicitRenderer,
+    MonteCarloRaysampler,
+    MultinomialRaysampler,
+    NDCGridRaysampler,
+    NDCMultinomialRaysampler,
+    RayBundle,
+    VolumeRenderer,
+    VolumeSampler,
+    alpha_composite,
+    ray_bundle_to_ray_points,
+)
 from jax3d.renderer.mesh.rasterize_meshes import estimate_memory, rasterize_meshes
 from jax3d.renderer.mesh.rasterizer import Fragments, MeshRasterizer, RasterizationSettings
 from jax3d.renderer.mesh.textures import TexturesAtlas, TexturesUV, TexturesVertex
@@ -35,6 +51,20 @@ from jax3d.renderer.points import (
 )
 
 __all__: list[str] = [
+    "AbsorptionOnlyRaymarcher",
+    "EmissionAbsorptionRaymarcher",
+    "GridRaysampler",
+    "HarmonicEmbedding",
+    "ImplicitRenderer",
+    "MonteCarloRaysampler",
+    "MultinomialRaysampler",
+    "NDCGridRaysampler",
+    "NDCMultinomialRaysampler",
+    "RayBundle",
+    "VolumeRenderer",
+    "VolumeSampler",
+    "alpha_composite",
+    "ray_bundle_to_ray_points",
     "AlphaCompositor",
     "NormWeightedCompositor",
     "PointFragments",
