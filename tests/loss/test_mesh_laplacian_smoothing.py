@@ -170,9 +170,9 @@ def test_grad_is_finite_on_flat_grid():
     verts, faces, _ = flat_grid(4)
     m = Meshes([verts], [faces])
     for method in METHODS:
-        g = jax.grad(lambda x, method=method: mesh_laplacian_smoothing(m.update_padded(x), method))(
-            m.verts_padded()
-        )
+        g = jax.jit(
+            jax.grad(lambda x, method=method: mesh_laplacian_smoothing(m.update_padded(x), method))
+        )(m.verts_padded())
         assert np.all(np.isfinite(g))
 
 

@@ -119,7 +119,7 @@ def test_empty_and_degenerate():
     v = np.zeros((4, 3), np.float32)  # all faces degenerate: zero normals, cost 1, finite grads
     m = Meshes([v], [np.array([[0, 1, 2], [1, 0, 3]], np.int32)])
     np.testing.assert_allclose(mesh_normal_consistency(m), 1.0)
-    g = jax.grad(lambda x: mesh_normal_consistency(m.update_padded(x)))(m.verts_padded())
+    g = jax.jit(jax.grad(lambda x: mesh_normal_consistency(m.update_padded(x))))(m.verts_padded())
     assert np.all(np.isfinite(g))
 
 

@@ -65,7 +65,7 @@ def test_grads_and_empty_graph():
     x, edges = _graph(3)
     conv = GraphConv(4, 2)
     params = conv.init(jax.random.PRNGKey(1), x, edges)
-    g = jax.grad(lambda v: conv.apply(params, v, edges).sum())(jnp.asarray(x))
+    g = jax.jit(jax.grad(lambda v: conv.apply(params, v, edges).sum()))(jnp.asarray(x))
     assert np.all(np.isfinite(g))
     out = conv.apply(params, jnp.zeros((0, 4)), jnp.zeros((0, 2), jnp.int32))
     assert out.shape == (0, 2)

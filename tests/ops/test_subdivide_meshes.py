@@ -107,9 +107,9 @@ def test_heterogeneous_under_jit_pads_to_static_bound():
 def test_grads_flow_to_vertices():
     v0, f0 = ico_sphere_verts_faces(0)
     meshes = Meshes([v0], [f0])
-    g = jax.grad(lambda x: SubdivideMeshes()(meshes.update_padded(x)).verts_padded().sum())(
-        meshes.verts_padded()
-    )
+    g = jax.jit(
+        jax.grad(lambda x: SubdivideMeshes()(meshes.update_padded(x)).verts_padded().sum())
+    )(meshes.verts_padded())
     # every original vertex contributes itself plus half of each of its 5 incident midpoints
     np.testing.assert_allclose(g, np.full(g.shape, 1 + 5 * 0.5), rtol=1e-6)
 
