@@ -1,5 +1,11 @@
 """jax3d.renderer."""
 
+from jax3d.renderer.blending import (
+    BlendParams,
+    hard_rgb_blend,
+    sigmoid_alpha_blend,
+    softmax_rgb_blend,
+)
 from jax3d.renderer.camera_conversions import (
     R_T_from_opengl_c2w,
     cameras_from_opencv_projection,
@@ -37,9 +43,32 @@ from jax3d.renderer.implicit import (
     alpha_composite,
     ray_bundle_to_ray_points,
 )
+from jax3d.renderer.lighting import (
+    AmbientLights,
+    DirectionalLights,
+    PointLights,
+    diffuse,
+    specular,
+)
+from jax3d.renderer.materials import Materials
 from jax3d.renderer.mesh.rasterize_meshes import estimate_memory, rasterize_meshes
 from jax3d.renderer.mesh.rasterizer import Fragments, MeshRasterizer, RasterizationSettings
-from jax3d.renderer.mesh.textures import TexturesAtlas, TexturesUV, TexturesVertex
+from jax3d.renderer.mesh.renderer import MeshRenderer, MeshRendererWithFragments
+from jax3d.renderer.mesh.shader import (
+    HardFlatShader,
+    HardGouraudShader,
+    HardPhongShader,
+    SoftGouraudShader,
+    SoftPhongShader,
+    SoftSilhouetteShader,
+)
+from jax3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
+from jax3d.renderer.mesh.textures import (
+    TexturesAtlas,
+    TexturesUV,
+    TexturesVertex,
+    sample_textures,
+)
 from jax3d.renderer.points import (
     AlphaCompositor,
     NormWeightedCompositor,
@@ -51,6 +80,28 @@ from jax3d.renderer.points import (
 )
 
 __all__: list[str] = [
+    "AmbientLights",
+    "BlendParams",
+    "DirectionalLights",
+    "HardFlatShader",
+    "HardGouraudShader",
+    "HardPhongShader",
+    "Materials",
+    "MeshRenderer",
+    "MeshRendererWithFragments",
+    "PointLights",
+    "SoftGouraudShader",
+    "SoftPhongShader",
+    "SoftSilhouetteShader",
+    "diffuse",
+    "flat_shading",
+    "gouraud_shading",
+    "hard_rgb_blend",
+    "phong_shading",
+    "sample_textures",
+    "sigmoid_alpha_blend",
+    "softmax_rgb_blend",
+    "specular",
     "AbsorptionOnlyRaymarcher",
     "EmissionAbsorptionRaymarcher",
     "GridRaysampler",

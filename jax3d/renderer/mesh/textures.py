@@ -1,7 +1,8 @@
 """Texture containers for ``Meshes``: per-vertex features, UV maps and per-face atlases.
 
-Data and batching only (PyTorch3D's ``TexturesVertex``, ``TexturesUV``, ``TexturesAtlas``);
-sampling lives with the shaders. Each container is an immutable ``flax.struct`` pytree stored
+Data and batching (PyTorch3D's ``TexturesVertex``, ``TexturesUV``, ``TexturesAtlas``) and
+sampling at rasterized pixels (``textures.sample_textures(fragments, meshes)`` or the
+module-level :func:`sample_textures`). Each container is an immutable ``flax.struct`` pytree stored
 padded with per-mesh lengths, built from Python lists of per-mesh arrays or from padded
 arrays, and implements the protocol that ``Meshes`` calls (``docs/design.md``):
 ``__getitem__(index)``, ``extend(n)``, ``join_batch(others)`` and ``join_scene()``.
@@ -20,7 +21,14 @@ from flax import struct
 from jax3d.structures.meshes import batch_index
 from jax3d.structures.utils import concrete_numpy
 
-__all__ = ["TexturesAtlas", "TexturesUV", "TexturesVertex"]
+__all__ = [
+    "TexturesAtlas",
+    "TexturesUV",
+    "TexturesVertex",
+    "pix_to_padded_face",
+    "sample_textures",
+    "sample_uv_maps",
+]
 
 _PADDING_MODES = ("zeros", "border", "reflection")
 _SAMPLING_MODES = ("bilinear", "nearest")
@@ -165,6 +173,14 @@ class TexturesVertex:
         """One item holding every mesh's features, in packed order."""
         return TexturesVertex([self.verts_features_packed()])
 
+    def sample_textures(self, fragments, meshes=None, *, faces_packed=None) -> jax.Array:
+        """(N, H, W, K, C) features interpolated at each fragment (0 where empty).
+
+        Needs the mesh faces: ``meshes`` (jit-safe, padded) or PyTorch3D's ``faces_packed``
+        ((sum F, 3) indices into the packed features; eager only).
+        """
+        return _sample_vertex(self, fragments, meshes, faces_packed)
+
 
 # --------------------------------------------------------------------------------- TexturesUV
 
@@ -294,6 +310,12 @@ class TexturesUV:
         return TexturesUV([image], [jnp.concatenate(faces)], [jnp.concatenate(verts)],
                           **self._settings())  # fmt: skip
 
+    def sample_textures(self, fragments, meshes=None, **kwargs) -> jax.Array:
+        """(N, H, W, K, C) texels: uvs interpolated at each fragment, then the map sampled
+        with ``sampling_mode`` / ``padding_mode`` / ``align_corners`` (``grid_sample``
+        semantics, v flipped: image row 0 is v = 1); 0 where empty. ``meshes`` is unused."""
+        return _sample_uv(self, fragments)
+
 
 def _stack_maps(maps, align_corners: bool) -> jax.Array:
     arrs = [_array(m, f"maps[{i}]", 3, "f") for i, m in enumerate(maps)]
@@ -391,3 +413,173 @@ class TexturesAtlas:
     def join_scene(self) -> TexturesAtlas:
         """One item holding every mesh's face textures, in packed order."""
         return TexturesAtlas([self.atlas_packed()])
+
+    def sample_textures(self, fragments, meshes=None, **kwargs) -> jax.Array:
+        """(N, H, W, K, C) texels: the atlas cell of each fragment's face picked from its
+        barycentrics (PyTorch3D's rule); 0 where empty. ``meshes`` is unused."""
+        return _sample_atlas(self, fragments)
+
+
+# ----------------------------------------------------------------------------------- sampling
+
+
+def pix_to_padded_face(pix_to_face: jax.Array, num_faces: jax.Array, max_faces: int) -> jax.Array:
+    """Packed face indices -> flat padded indices into ``(N * F, ...)`` face arrays.
+
+    Args:
+        pix_to_face: (N, H, W, K) int32 packed face index of meshes with ``num_faces``
+            (image ``n`` only sees mesh ``n``), -1 where empty.
+        num_faces: (N,) int32 faces per mesh.
+        max_faces: F, the padded face count.
+
+    Returns:
+        (N, H, W, K) int32: ``n * F + (pix_to_face - first_face[n])``, -1 where empty.
+    """
+    first = jnp.cumsum(num_faces) - num_faces
+    n = jnp.arange(pix_to_face.shape[0], dtype=jnp.int32).reshape(-1, 1, 1, 1)
+    padded = n * max_faces + (pix_to_face - first.astype(jnp.int32)[n])
+    return jnp.where(pix_to_face >= 0, padded, -1)
+
+
+def _face_gather(values: jax.Array, faces: jax.Array) -> jax.Array:
+    """``values (N, V, C)``, ``faces (N, F, 3)`` (-1 padding) -> ``(N * F, 3, C)``."""
+    n, f = faces.shape[:2]
+    idx = jnp.clip(faces, 0, values.shape[1] - 1).reshape(n, f * 3, 1)
+    out = jnp.take_along_axis(values, idx, axis=1)
+    return out.reshape(n * f, 3, values.shape[-1])
+
+
+def _interp_padded(fragments, values, faces, num_faces) -> jax.Array:
+    """Per-vertex ``values (N, V, C)`` interpolated at the fragments -> (N, H, W, K, C)."""
+    from jax3d.ops.interpolate_face_attributes import interpolate_face_attributes
+
+    idx = pix_to_padded_face(fragments.pix_to_face, num_faces, faces.shape[1])
+    return interpolate_face_attributes(idx, fragments.bary_coords, _face_gather(values, faces))
+
+
+def _check_fragments(textures, fragments):
+    p2f = getattr(fragments, "pix_to_face", None)
+    if p2f is None or p2f.ndim != 4:
+        raise ValueError("fragments must be Fragments with pix_to_face (N, H, W, K)")
+    if p2f.shape[0] != len(textures):
+        raise ValueError(f"fragments hold {p2f.shape[0]} images but the textures "
+                         f"{len(textures)} meshes")  # fmt: skip
+
+
+def _sample_vertex(tex: TexturesVertex, fragments, meshes, faces_packed) -> jax.Array:
+    _check_fragments(tex, fragments)
+    if meshes is not None:
+        faces = meshes.faces_padded()
+        return _interp_padded(fragments, tex.verts_features, faces, meshes.num_faces_per_mesh())
+    if faces_packed is None:
+        raise ValueError("TexturesVertex.sample_textures needs meshes= or faces_packed=")
+    from jax3d.ops.interpolate_face_attributes import interpolate_face_attributes
+
+    attrs = tex.verts_features_packed()[jnp.asarray(faces_packed, jnp.int32)]
+    return interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, attrs)
+
+
+def _sample_uv(tex: TexturesUV, fragments) -> jax.Array:
+    _check_fragments(tex, fragments)
+    uvs = _interp_padded(fragments, tex.verts_uvs, tex.faces_uvs, tex.num_faces)
+    texels = sample_uv_maps(tex.maps, uvs, align_corners=tex.align_corners,
+                            padding_mode=tex.padding_mode, sampling_mode=tex.sampling_mode)
+    return jnp.where((fragments.pix_to_face >= 0)[..., None], texels, 0.0)
+
+
+def _reflect(x: jax.Array, lo: float, hi: float) -> jax.Array:
+    """Reflect ``x`` into ``[lo, hi]`` (``grid_sample``'s reflection padding)."""
+    span = hi - lo
+    if span <= 0:
+        return jnp.zeros_like(x)
+    d = jnp.abs(x - lo)
+    flips = jnp.floor(d / span)
+    extra = d - flips * span
+    return jnp.where(jnp.mod(flips, 2) == 0, lo + extra, hi - extra)
+
+
+def _source_coord(t: jax.Array, size: int, align_corners: bool, padding_mode: str):
+    """Texture coordinate ``t`` in [0, 1] (0 = first pixel side) -> pixel coordinate."""
+    x = t * (size - 1) if align_corners else t * size - 0.5
+    if padding_mode == "border":
+        x = jnp.clip(x, 0.0, size - 1.0)
+    elif padding_mode == "reflection":
+        x = _reflect(x, 0.0, size - 1.0) if align_corners else _reflect(x, -0.5, size - 0.5)
+        x = jnp.clip(x, 0.0, size - 1.0)
+    return x
+
+
+def sample_uv_maps(
+    maps: jax.Array,
+    uvs: jax.Array,
+    *,
+    align_corners: bool = True,
+    padding_mode: str = "border",
+    sampling_mode: str = "bilinear",
+) -> jax.Array:
+    """Sample image ``n`` of ``maps`` at ``uvs[n]`` like ``grid_sample(flip(map), 2 uv - 1)``.
+
+    ``u`` runs along the columns, ``v`` from the bottom row (v = 0) to the top row (v = 1).
+
+    Args:
+        maps: (N, Hm, Wm, C) float32.
+        uvs: (N, ..., 2) float32 texture coordinates.
+        align_corners, padding_mode ('zeros' | 'border' | 'reflection'), sampling_mode
+            ('bilinear' | 'nearest'): ``torch.nn.functional.grid_sample``'s meanings.
+
+    Returns:
+        (N, ..., C) float32.
+    """
+    if padding_mode not in _PADDING_MODES or sampling_mode not in _SAMPLING_MODES:
+        raise ValueError(f"bad padding_mode {padding_mode!r} or sampling_mode {sampling_mode!r}")
+    n, hm, wm, _ = maps.shape
+    x = _source_coord(uvs[..., 0], wm, align_corners, padding_mode)
+    y = _source_coord(1.0 - uvs[..., 1], hm, align_corners, padding_mode)
+    nidx = jnp.arange(n).reshape((n,) + (1,) * (uvs.ndim - 2))
+
+    def tap(yi, xi, w):
+        ok = (xi >= 0) & (xi <= wm - 1) & (yi >= 0) & (yi <= hm - 1)
+        yc = jnp.clip(yi, 0, hm - 1).astype(jnp.int32)
+        xc = jnp.clip(xi, 0, wm - 1).astype(jnp.int32)
+        return maps[nidx, yc, xc] * (w * ok)[..., None]
+
+    if sampling_mode == "nearest":
+        return tap(jnp.round(y), jnp.round(x), jnp.ones_like(x))
+    x0, y0 = jnp.floor(x), jnp.floor(y)
+    wx, wy = x - x0, y - y0
+    return (tap(y0, x0, (1 - wx) * (1 - wy)) + tap(y0, x0 + 1, wx * (1 - wy))
+            + tap(y0 + 1, x0, (1 - wx) * wy) + tap(y0 + 1, x0 + 1, wx * wy))  # fmt: skip
+
+
+def _sample_atlas(tex: TexturesAtlas, fragments) -> jax.Array:
+    _check_fragments(tex, fragments)
+    n, f, r = tex.atlas.shape[:3]
+    p2f = pix_to_padded_face(fragments.pix_to_face, tex.num_faces, f)
+    empty = (p2f < 0)[..., None]
+    w01 = jnp.where(empty, 0.0, fragments.bary_coords[..., :2])
+    wxy = (w01 * r).astype(jnp.int32)  # truncation toward 0, like .to(int64)
+    below = jnp.sum(w01, -1) * r - jnp.sum(wxy, -1).astype(jnp.float32) <= 1.0
+    wx = jnp.clip(jnp.where(below, wxy[..., 0], r - 1 - wxy[..., 0]), 0, r - 1)
+    wy = jnp.clip(jnp.where(below, wxy[..., 1], r - 1 - wxy[..., 1]), 0, r - 1)
+    flat = tex.atlas.reshape(n * f, r, r, -1)
+    texels = flat[jnp.maximum(p2f, 0), wy, wx]
+    return jnp.where(empty, 0.0, texels)
+
+
+def sample_textures(fragments, meshes) -> jax.Array:
+    """Texels of ``meshes.textures`` at ``fragments`` (PyTorch3D's ``meshes.sample_textures``).
+
+    Args:
+        fragments: ``Fragments`` (N, H, W, K) of ``meshes``.
+        meshes: ``Meshes`` (N meshes) carrying a ``TexturesVertex``, ``TexturesUV`` or
+            ``TexturesAtlas``.
+
+    Returns:
+        (N, H, W, K, C) float32, 0 where ``pix_to_face`` is -1.
+    """
+    textures = getattr(meshes, "textures", None)
+    if textures is None:
+        raise ValueError("meshes have no textures to sample (pass textures= to Meshes)")
+    if not hasattr(textures, "sample_textures"):
+        raise TypeError(f"{type(textures).__name__} cannot be sampled")
+    return textures.sample_textures(fragments, meshes)

@@ -1,0 +1,135 @@
+"""Shaders: fragments + meshes -> RGBA images (PyTorch3D's ``mesh.shader``).
+
+A shader is a small object holding defaults (``cameras``, ``lights``, ``materials``,
+``blend_params``); ``shader(fragments, meshes, **kwargs)`` may override any of them per call,
+plus the camera fields ``R=`` / ``T=`` and ``znear=`` / ``zfar=`` for soft blending, as in
+PyTorch3D. Hard shaders keep the nearest face; soft shaders blend the K faces (SoftRas).
+Every shader returns ``(N, H, W, 4) float32`` RGBA.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jax3d.renderer.blending import (
+    BlendParams,
+    hard_rgb_blend,
+    sigmoid_alpha_blend,
+    softmax_rgb_blend,
+)
+from jax3d.renderer.lighting import PointLights
+from jax3d.renderer.materials import Materials
+from jax3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
+from jax3d.renderer.mesh.textures import sample_textures
+
+__all__ = [
+    "HardFlatShader",
+    "HardGouraudShader",
+    "HardPhongShader",
+    "ShaderBase",
+    "SoftGouraudShader",
+    "SoftPhongShader",
+    "SoftSilhouetteShader",
+]
+
+_CAMERA_FIELDS = ("R", "T")
+
+
+class ShaderBase:
+    """Holds the defaults; subclasses implement ``_colors`` and ``_blend``."""
+
+    def __init__(self, cameras=None, lights=None, materials=None, blend_params=None):
+        self.cameras = cameras
+        self.lights = lights if lights is not None else PointLights()
+        self.materials = materials if materials is not None else Materials()
+        self.blend_params = blend_params if blend_params is not None else BlendParams()
+        if not isinstance(self.blend_params, BlendParams):
+            raise TypeError("blend_params must be a BlendParams")
+
+    def _cameras(self, kwargs):
+        cameras = kwargs.get("cameras", self.cameras)
+        if cameras is None:
+            raise ValueError(f"{type(self).__name__} needs cameras (constructor or cameras=)")
+        return cameras
+
+    def _setup(self, fragments, meshes, kwargs) -> dict:
+        """Resolved per-call arguments for the shading functions."""
+        return dict(
+            meshes=meshes,
+            fragments=fragments,
+            lights=kwargs.get("lights", self.lights),
+            cameras=self._cameras(kwargs),
+            materials=kwargs.get("materials", self.materials),
+            **{k: kwargs[k] for k in _CAMERA_FIELDS if kwargs.get(k) is not None},
+        )
+
+    def _colors(self, fragments, meshes, kwargs) -> jax.Array:
+        raise NotImplementedError
+
+    def _blend(self, colors, fragments, kwargs) -> jax.Array:
+        return hard_rgb_blend(colors, fragments, kwargs.get("blend_params", self.blend_params))
+
+    def __call__(self, fragments, meshes, **kwargs) -> jax.Array:
+        """RGBA images (N, H, W, 4) float32 of ``meshes`` (N) from ``fragments`` (N, H, W, K)."""
+        return self._blend(self._colors(fragments, meshes, kwargs), fragments, kwargs)
+
+    forward = __call__
+
+
+class _SoftBlend:
+    """Mixin: softmax blending with the cameras' znear / zfar (defaults 1 and 100)."""
+
+    def _blend(self, colors, fragments, kwargs):
+        cameras = kwargs.get("cameras", self.cameras)
+        znear = kwargs.get("znear", getattr(cameras, "znear", 1.0))
+        zfar = kwargs.get("zfar", getattr(cameras, "zfar", 100.0))
+        params = kwargs.get("blend_params", self.blend_params)
+        return softmax_rgb_blend(colors, fragments, params, znear=znear, zfar=zfar)
+
+
+class _Phong(ShaderBase):
+    def _colors(self, fragments, meshes, kwargs):
+        texels = sample_textures(fragments, meshes)
+        return phong_shading(texels=texels, **self._setup(fragments, meshes, kwargs))
+
+
+class _Gouraud(ShaderBase):
+    def _colors(self, fragments, meshes, kwargs):
+        return gouraud_shading(**self._setup(fragments, meshes, kwargs))
+
+
+class HardPhongShader(_Phong):
+    """Phong shading (per-pixel lighting) of the nearest face; background where empty."""
+
+
+class SoftPhongShader(_SoftBlend, _Phong):
+    """Phong shading blended over the K faces with :func:`softmax_rgb_blend`."""
+
+
+class HardGouraudShader(_Gouraud):
+    """Gouraud shading (per-vertex lighting, ``TexturesVertex``) of the nearest face."""
+
+
+class SoftGouraudShader(_SoftBlend, _Gouraud):
+    """Gouraud shading blended with :func:`softmax_rgb_blend`."""
+
+
+class HardFlatShader(ShaderBase):
+    """Flat shading (one normal per face) of the nearest face."""
+
+    def _colors(self, fragments, meshes, kwargs):
+        texels = sample_textures(fragments, meshes)
+        return flat_shading(texels=texels, **self._setup(fragments, meshes, kwargs))
+
+
+class SoftSilhouetteShader(ShaderBase):
+    """Soft silhouette: RGB = 1, alpha = ``1 - prod_k (1 - sigmoid(-d_k / sigma))``
+    (:func:`sigmoid_alpha_blend`). Needs no cameras, lights or textures."""
+
+    def _colors(self, fragments, meshes, kwargs):
+        return jnp.ones_like(fragments.bary_coords)
+
+    def _blend(self, colors, fragments, kwargs):
+        return sigmoid_alpha_blend(colors, fragments,
+                                   kwargs.get("blend_params", self.blend_params))  # fmt: skip
