@@ -1,0 +1,31 @@
+"""jax3d.models.nerf: the book's neural radiance field, the NeRF paper's model, training."""
+
+from jax3d.models.nerf.model import NeuralRadianceField
+from jax3d.models.nerf.render import batched_forward, render_image, render_rays
+from jax3d.models.nerf.train import (
+    NeRFTrainConfig,
+    NeRFTrainState,
+    huber,
+    init_train_state,
+    load_checkpoint,
+    make_train_step,
+    sample_images_at_xys,
+    save_checkpoint,
+    train,
+)
+
+__all__ = [
+    "NeRFTrainConfig",
+    "NeRFTrainState",
+    "NeuralRadianceField",
+    "batched_forward",
+    "huber",
+    "init_train_state",
+    "load_checkpoint",
+    "make_train_step",
+    "render_image",
+    "render_rays",
+    "sample_images_at_xys",
+    "save_checkpoint",
+    "train",
+]
