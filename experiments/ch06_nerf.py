@@ -166,6 +166,7 @@ def _parse(argv):
     parser.add_argument("--out", type=Path, default=Path("out/ch06_nerf"))
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop training early")
     for name in ("size", "views", "hold_every", "hidden", "iters", "rays", "points", "batch",
                  "render_every", "gif_frames", "chunk"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=None)
@@ -185,14 +186,16 @@ def _callback(out, model, cameras, images, settings, raysampler, history, rng):
     def callback(step, state, losses):
         for k, v in losses.items():
             history[k].append(v)
-        if step % settings["render_every"] and step != settings["iters"]:
-            return
+        stop = time.perf_counter() > settings["deadline"]
+        if step % settings["render_every"] and step != settings["iters"] and not stop:
+            return False
         save_checkpoint(out / "checkpoint.msgpack", state)
         (out / "history.json").write_text(json.dumps(history))
         i = int(rng.integers(len(images)))
         render, _ = render_image(model.apply, state.params, _take(cameras, [i]), raysampler,
                                  chunk_size=settings["chunk"])  # fmt: skip
         _figure(np.asarray(render[0]), images[i], history, out / "progress.png", step)
+        return stop
 
     return callback
 
@@ -200,6 +203,8 @@ def _callback(out, model, cameras, images, settings, raysampler, history, rng):
 def main(argv=None) -> dict:
     args = _parse(argv)
     st = _settings(args)
+    minutes = float("inf") if args.max_minutes is None else args.max_minutes
+    st["deadline"] = time.perf_counter() + 60.0 * minutes
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     cameras, images, silhouettes, source = load_views(st["views"], st["size"])
@@ -235,7 +240,7 @@ def main(argv=None) -> dict:
     samples = steps_run * config.batch_size * config.n_rays_per_image * config.n_pts_per_ray
     metrics = {
         "data": source,
-        "settings": st,
+        "settings": {k: v for k, v in st.items() if k != "deadline"},
         "num_train_views": int(len(train_idx)),
         "num_heldout_views": int(len(held_idx)),
         "steps": int(state.step),

@@ -202,7 +202,7 @@ def train(
         config: the recipe (`NeRFTrainConfig`).
         state: resume from this state (e.g. `load_checkpoint`) instead of initialising.
         callback: called as `callback(step, state, losses)` after every step (`step` counts
-            completed steps); use it for figures and checkpoints.
+            completed steps); use it for figures and checkpoints. Returning True stops early.
         progress: show a tqdm bar with the losses.
 
     Returns:
@@ -235,8 +235,8 @@ def train(
             history[k].append(v)
         bar.set_postfix(loss=f"{losses['loss']:.4f}", color=f"{losses['color']:.4f}",
                         sil=f"{losses['silhouette']:.4f}")  # fmt: skip
-        if callback is not None:
-            callback(i + 1, state, losses)
+        if callback is not None and callback(i + 1, state, losses):
+            break  # the callback asked to stop early
     if not np.all(np.isfinite(history["loss"])):
         raise FloatingPointError("NeRF training produced a non-finite loss")
     return state, history
