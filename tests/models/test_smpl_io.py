@@ -47,8 +47,8 @@ def fake_chumpy(monkeypatch):
         def __init__(self, x):
             self.x = np.asarray(x)
 
-        def __getstate__(self):
-            return {"x": self.x, "_cache": {}}
+        def __getstate__(self):  # chumpy's state also holds sets, labels and numpy scalars
+            return {"x": self.x, "_dirty_vars": {"x"}, "label": None, "_itr": np.int64(3)}
 
     Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
     ch_mod = types.ModuleType("chumpy.ch")

@@ -2,7 +2,8 @@
 
 Those files hold NumPy arrays, chumpy objects (``chumpy.ch.Ch``) and SciPy sparse matrices.
 `restricted_load` resolves only a short whitelist of globals: NumPy's array reconstruction
-functions and dtypes, Python 2's ``copy_reg._reconstructor`` (restricted to the stand-ins
+functions and dtypes, plain containers (set, frozenset, list, tuple, dict, slice, complex,
+OrderedDict), Python 2's ``copy_reg._reconstructor`` (restricted to the stand-ins
 below), chumpy classes and SciPy's CSC/CSR classes, both mapped to inert stand-ins that only
 record their pickled state. Neither chumpy nor SciPy is imported. Every other global (e.g.
 ``os.system``, ``builtins.eval``, ``subprocess.Popen``) raises a ValueError naming it, before
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -83,6 +85,8 @@ def _safe_dtype(*args):
     return dt
 
 
+# plain containers that chumpy's pickled state may hold (constructing them runs no foreign code)
+_BUILTINS = {t.__name__: t for t in (object, set, frozenset, list, tuple, dict, slice, complex)}
 _NUMPY = {
     "_reconstruct": _reconstruct,
     "scalar": _multiarray.scalar,
@@ -117,8 +121,10 @@ def _resolve_global(module: str, name: str):
         return _copyreg_reconstructor
     if module == "_codecs" and name == "encode":
         return _codecs_encode
-    if module in ("__builtin__", "builtins") and name == "object":
-        return object
+    if module in ("__builtin__", "builtins") and name in _BUILTINS:
+        return _BUILTINS[name]
+    if module == "collections" and name == "OrderedDict":
+        return OrderedDict
     if (module == "chumpy" or module.startswith("chumpy.")) and name.isidentifier():
         return type(name, (ChumpyStandIn,), {"qualname": f"{module}.{name}"})
     if module in _SPARSE_MODULES and name in _SPARSE_CLASSES:
