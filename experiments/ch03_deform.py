@@ -198,7 +198,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--level", type=int, default=None, help="ico_sphere level (default 4)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    iters = args.iters or (300 if args.quick else 2000)
+    iters = args.iters or (200 if args.quick else 2000)
     level = args.level if args.level is not None else (2 if args.quick else 4)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
