@@ -158,6 +158,7 @@ def test_matches_naive(K, blur, persp, clipb, cull):
     assert (np.asarray(out[0]) >= 0).mean() > 0.1  # the scene is not trivially empty
 
 
+@pytest.mark.slow
 def test_wide_and_tall_images_match_naive():
     fv, nf = random_scene(7, N=1, F=25)
     for H, W in [(12, 31), (29, 10)]:
@@ -165,6 +166,7 @@ def test_wide_and_tall_images_match_naive():
         assert_matches_naive(out, rasterize_naive(fv, nf, H, W, 0.0, 2))
 
 
+@pytest.mark.slow
 def test_bin_sizes_agree_and_naive_bin():
     fv, nf = random_scene(3, N=2, F=40)
     outs = [rasterize_face_verts(fv, nf, (24, 24), 1e-3, 3, bin_size=b) for b in (0, 4, 16)]
@@ -283,6 +285,7 @@ def test_check_grads_of_recompute_for_fixed_fragments(persp, clipb):
     check_grads(f, (jnp.asarray(fv),), order=1, modes=["rev"], eps=1e-4, atol=2e-2, rtol=2e-2)
 
 
+@pytest.mark.slow
 def test_grads_match_float64_finite_differences_of_recompute():
     # Analytic gradient of zbuf sum w.r.t. verts equals a central difference when the
     # pixel->face assignment does not change (tiny eps).

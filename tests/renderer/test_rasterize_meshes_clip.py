@@ -72,7 +72,7 @@ def test_cull_to_frustum_removes_only_offscreen_faces():
         np.testing.assert_allclose(np.asarray(x), np.asarray(y))
 
 
-@pytest.mark.parametrize("persp", [False, True])
+@pytest.mark.parametrize("persp", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_clipping_jit_matches_eager_and_grads_are_finite(persp):
     fv = crossing_faces()
     kw = dict(image_size=16, blur_radius=1e-3, faces_per_pixel=2, z_clip_value=ZC,

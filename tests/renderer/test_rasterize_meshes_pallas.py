@@ -23,6 +23,7 @@ def test_pallas_matches_xla(K, blur, persp):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.slow
 def test_pallas_under_jit_with_overflow_fallback():
     fv, nf = random_scene(20, N=1, F=15)
     kw = dict(image_size=8, blur_radius=1e-3, faces_per_pixel=2, bin_size=4)

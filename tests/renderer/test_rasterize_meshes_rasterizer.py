@@ -53,6 +53,7 @@ def test_transform_matches_fov_formula_and_kwarg_overrides(reference):
     assert c.pix_to_face.shape == (1, 8, 12, 1)
 
 
+@pytest.mark.slow
 def test_gradients_wrt_camera_translation_are_finite_and_match_fd(reference):
     ref = reference("rasterize_sphere")
     meshes, cameras = sphere_scene(ref)
