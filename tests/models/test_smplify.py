@@ -157,22 +157,26 @@ def test_flip_orientation_turns_about_body_vertical():
     )
 
 
-def synthetic_targets(model, prior, key, b, size):
-    """Prior-plausible bodies facing the camera and their noise-free projected LSP joints."""
+def synthetic_targets(model, prior, key, b, size, yaw=0.0, tilt=0.1):
+    """Prior-plausible bodies facing the camera (turned by ``yaw`` about the vertical) and
+    their noise-free projected LSP joints."""
     k = jax.random.split(key, 3)
     pose = prior.mean_pose().reshape(23, 3) + 0.05 * jax.random.normal(k[0], (b, 23, 3))
     pose = (
         pose.at[:, 17, 1].set(-0.4).at[:, 18, 1].set(0.4).at[:, 3, 0].set(0.3).at[:, 4, 0].set(0.3)
     )
     betas = 0.5 * jax.random.normal(k[1], (b, 10))
-    orient = jnp.array([0.0, np.pi, 0.0]) + 0.1 * jax.random.normal(k[2], (b, 3))
+    orient = jnp.array([0.0, np.pi + yaw, 0.0]) + tilt * jax.random.normal(k[2], (b, 3))
     transl = jnp.broadcast_to(jnp.array([0.0, 0.2, 20.0]), (b, 3))
     out = smpl_forward(model, betas, pose, orient, transl)
     lsp = lsp_joints(out.vertices, out.joints)
     return project_points(lsp, jnp.zeros((b, 3)), jnp.broadcast_to(size, (b, 2)))
 
 
-SETTINGS = SMPLifySettings(camera_iters=30, stage_iters=60, joint_weights=(1.0,) * 14)
+# flip threshold 40 px: the side-on body's shoulders are about 31 px apart, the others ~95 px
+SETTINGS = SMPLifySettings(
+    camera_iters=30, stage_iters=60, joint_weights=(1.0,) * 14, flip_threshold_px=40.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +184,9 @@ def fitted(model):
     prior = synthetic_gmm_prior(jax.random.PRNGKey(1))
     size = jnp.array([600.0, 500.0])
     j2d = synthetic_targets(model, prior, jax.random.PRNGKey(2), 2, size)
-    # item 1 repeats item 0: batching must not couple the items
-    j2d = j2d.at[1].set(j2d[0])
+    # item 1 repeats item 0: batching must not couple the items; item 2 is seen side-on
+    side = synthetic_targets(model, prior, jax.random.PRNGKey(3), 1, size, yaw=np.pi / 2, tilt=0.0)
+    j2d = jnp.concatenate([j2d.at[1].set(j2d[0]), side])
     result = smplify(model, prior, j2d, None, size, spheres=body_spheres(model), settings=SETTINGS)
     return j2d, result
 
@@ -189,10 +194,20 @@ def fitted(model):
 def test_smplify_recovers_noise_free_joints(fitted):
     j2d, result = fitted
     err = np.linalg.norm(np.asarray(result.joints_2d - j2d), axis=-1)
-    assert err.mean() < 2.0, err
-    assert err.max() < 5.0, err
+    # frontal bodies: within 2 px on average (the priors keep a small bias), 5 px at worst
+    assert err[:2].mean() < 2.0, err
+    assert err[:2].max() < 5.0, err
+    # the side-on body is harder (arms foreshortened, two orientations tried)
+    assert err[2].mean() < 5.0, err
     assert np.all(np.isfinite(result.energy)) and not bool(result.ambiguous[0])
-    np.testing.assert_allclose(result.camera_t[0, 2], 20.0, rtol=0.1)
+    np.testing.assert_allclose(result.camera_t[:, 2], 20.0, rtol=0.1)
+
+
+def test_smplify_side_view_tries_both_orientations(fitted):
+    j2d, result = fitted
+    shoulders = np.linalg.norm(np.asarray(j2d[:, 8] - j2d[:, 9]), axis=-1)
+    np.testing.assert_array_equal(result.ambiguous, shoulders < SETTINGS.flip_threshold_px)
+    assert bool(result.ambiguous[2]) and not bool(result.ambiguous[0])
 
 
 def test_smplify_batch_items_are_independent(fitted):
@@ -207,7 +222,7 @@ def test_smplify_reprojection_of_result(fitted, model):
     _, r = fitted
     out = smpl_forward(model, r.betas, r.body_pose, r.global_orient, r.camera_t)
     lsp = lsp_joints(out.vertices, out.joints)
-    proj = project_points(lsp, jnp.zeros((2, 3)), jnp.array([[600.0, 500.0]] * 2))
+    proj = project_points(lsp, jnp.zeros((3, 3)), jnp.array([[600.0, 500.0]] * 3))
     np.testing.assert_allclose(proj, r.joints_2d, atol=0.05)
 
 
