@@ -46,7 +46,6 @@ def gmm_energy_naive(x, means, covars, weights):
 
 
 def test_gmm_energy_matches_float64_reference():
-    prior = synthetic_gmm_prior(jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
     means = rng.normal(size=(3, 69)) * 0.1
     a = rng.normal(size=(3, 69, 69)) / np.sqrt(69)
@@ -80,6 +79,30 @@ def test_gmm_gradient_is_best_component():
     l = np.asarray(prior.precision_chol[1], np.float64)
     np.testing.assert_allclose(
         g, l @ l.T @ (np.asarray(x, np.float64) - np.asarray(prior.means[1])), rtol=1e-3, atol=1e-4
+    )
+
+
+def test_energy_terms_jit_vmap_and_grads(model):
+    prior = synthetic_gmm_prior(jax.random.PRNGKey(4))
+    spheres = body_spheres(model)
+    pose = 0.3 * jax.random.normal(jax.random.PRNGKey(5), (3, 23, 3))
+    joints = smpl_forward(model, jnp.zeros((3, 10)), pose).joints
+    for fn, x in (
+        (lambda p: gmm_pose_energy(prior, p), pose),
+        (angle_prior_energy, pose),
+        (lambda j: interpenetration_energy(spheres, j), joints),
+    ):
+        batched = fn(x)
+        np.testing.assert_allclose(jax.jit(fn)(x), batched, rtol=1e-5, atol=1e-6)
+        loop = [jax.vmap(fn)(x[i : i + 1])[0] for i in range(3)]
+        np.testing.assert_allclose(loop, batched, rtol=1e-5, atol=1e-6)
+    check_grads(
+        jax.jit(lambda p: gmm_pose_energy(prior, p)),
+        (pose[0],),
+        order=1,
+        modes=["rev"],
+        eps=1e-3,
+        rtol=2e-2,
     )
 
 
