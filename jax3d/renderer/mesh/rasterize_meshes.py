@@ -457,7 +457,7 @@ def _pow2(x: int, lo: int = 1) -> int:
     return max(lo, 1 << max(0, math.ceil(math.log2(max(int(x), 1)))))
 
 
-def plan_from_counts(counts, totals, F: int, min_capacity: int = 8, tier_ratio: int = 2):
+def plan_from_counts(counts, totals, F: int, min_capacity: int = 32, tier_ratio: int = 2):
     """Static search plan ``(E, ((B_t, M_t), ...))`` from true bin counts (host numpy).
 
     Bins are sorted by count (fullest first); tier t takes the next ``B_t`` bins with capacity
