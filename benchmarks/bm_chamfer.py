@@ -12,38 +12,13 @@ for the two directions) and the machine. PyTorch3D (C++, 2 CPU cores) reference:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import resource
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from harness import machine, peak_rss_mb, timeit  # benchmarks/harness.py (run as a script)
 
 from jax3d.loss import chamfer_distance
-
-
-def timeit(fn, repeats: int) -> dict:
-    """Median / min / max milliseconds over ``repeats`` runs after one warm-up (compile)."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(1e3 * (time.perf_counter() - start))
-    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def machine() -> str:
-    dev = jax.devices()[0]
-    return (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cpus, "
-            f"jax {jax.__version__} on {dev.platform} ({dev.device_kind})")  # fmt: skip
 
 
 def main(argv=None) -> dict:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
+from harness import timeit  # benchmarks/harness.py (run as a script)
 
 from jax3d.datasets import data_path, has_data
 from jax3d.ops import sample_points_from_meshes
@@ -34,15 +33,6 @@ def load_mesh() -> tuple[Meshes, str]:
     return ico_sphere(4), "ico_sphere(4)"
 
 
-def timeit(fn, repeats: int) -> dict:
-    """Median / min / max milliseconds over ``repeats`` runs after one warm-up (compile)."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(1e3 * (time.perf_counter() - start))
-    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
 
 
 def cases(meshes: Meshes):
