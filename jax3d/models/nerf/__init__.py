@@ -1,6 +1,7 @@
 """jax3d.models.nerf: the book's neural radiance field, the NeRF paper's model, training."""
 
 from jax3d.models.nerf.model import NeuralRadianceField
+from jax3d.models.nerf.paper import NeRFMLP, PaperNeRF, PaperNeRFOutput
 from jax3d.models.nerf.render import batched_forward, render_image, render_rays
 from jax3d.models.nerf.train import (
     NeRFTrainConfig,
@@ -17,7 +18,10 @@ from jax3d.models.nerf.train import (
 __all__ = [
     "NeRFTrainConfig",
     "NeRFTrainState",
+    "NeRFMLP",
     "NeuralRadianceField",
+    "PaperNeRF",
+    "PaperNeRFOutput",
     "batched_forward",
     "huber",
     "init_train_state",

@@ -64,8 +64,18 @@ def batched_forward(
     return jax.tree.map(merge, out)
 
 
+def _renders_itself(apply_fn) -> bool:
+    """Whether `apply_fn` is a `PaperNeRF`'s, which composites its own samples."""
+    from jax3d.models.nerf.paper import PaperNeRF
+
+    return isinstance(getattr(apply_fn, "__self__", None), PaperNeRF)
+
+
 def render_rays(apply_fn, params, ray_bundle: RayBundle, raymarcher=None) -> jax.Array:
     """Render rays with a field whose `apply_fn(params, bundle)` gives (densities, colours).
+
+    A `PaperNeRF`'s `apply` is also accepted: it renders its rays itself (coarse + fine,
+    deterministic fine samples) and its fine colour and opacity are returned.
 
     Args:
         apply_fn: e.g. `NeuralRadianceField().apply`, returning `(..., S, 1)` opacities and
@@ -78,6 +88,9 @@ def render_rays(apply_fn, params, ray_bundle: RayBundle, raymarcher=None) -> jax
         (B, ..., C + 1) float32: composited features, then the opacity (silhouette).
     """
     _check_bundle(ray_bundle)
+    if _renders_itself(apply_fn):
+        out = apply_fn(params, ray_bundle)
+        return jnp.concatenate([out.rgb_fine, out.opacity_fine], axis=-1)
     raymarcher = EmissionAbsorptionRaymarcher() if raymarcher is None else raymarcher
     densities, colors = apply_fn(params, ray_bundle)
     return raymarcher(rays_densities=densities, rays_features=colors, ray_bundle=ray_bundle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import optax
 from flax import struct
 from tqdm import tqdm
 
+from jax3d.models.nerf.render import _renders_itself
 from jax3d.renderer.implicit.raymarching import EmissionAbsorptionRaymarcher
 from jax3d.renderer.implicit.raysampling import MonteCarloRaysampler
 
@@ -102,25 +104,39 @@ def sample_images_at_xys(images: jax.Array, xys: jax.Array) -> jax.Array:
     return top * (1 - fr) + bottom * fr
 
 
-def _loss(params, apply_fn, config: NeRFTrainConfig, key, cameras, images, silhouettes):
-    bundle = config.raysampler()(cameras, key)
+def _rendered(params, apply_fn, bundle, key) -> list[jax.Array]:
+    """(..., 4) colour + opacity renders: one for a field, coarse and fine for `PaperNeRF`."""
+    if _renders_itself(apply_fn):
+        out = apply_fn(params, bundle, key)
+        return [jnp.concatenate([out.rgb_coarse, out.opacity_coarse], axis=-1),
+                jnp.concatenate([out.rgb_fine, out.opacity_fine], axis=-1)]  # fmt: skip
     densities, colors = apply_fn(params, bundle)
-    out = EmissionAbsorptionRaymarcher()(rays_densities=densities, rays_features=colors)
+    return [EmissionAbsorptionRaymarcher()(rays_densities=densities, rays_features=colors)]
+
+
+def _loss(params, apply_fn, config: NeRFTrainConfig, key, cameras, images, silhouettes):
+    key_rays, key_fine = jax.random.split(key)
+    bundle = config.raysampler()(cameras, key_rays)
     target = sample_images_at_xys(
         jnp.concatenate([images, silhouettes[..., None]], axis=-1), bundle.xys
     )
-    color_err = jnp.mean(huber(out[..., :3], target[..., :3], config.huber_scaling))
-    sil_err = jnp.mean(huber(out[..., 3], target[..., 3], config.huber_scaling))
+    color_err = sil_err = 0.0
+    for out in _rendered(params, apply_fn, bundle, key_fine):
+        color_err += jnp.mean(huber(out[..., :3], target[..., :3], config.huber_scaling))
+        sil_err += jnp.mean(huber(out[..., 3], target[..., 3], config.huber_scaling))
     return color_err + sil_err, (color_err, sil_err)
 
 
+@functools.lru_cache(maxsize=16)
 def make_train_step(apply_fn, config: NeRFTrainConfig) -> Callable:
     """One jitted step `step(state, key, cameras, images, silhouettes) -> (state, losses)`.
 
     Each step draws `config.batch_size` of the N training views at random (without
     replacement), casts `n_rays_per_image` Monte Carlo rays per view, renders them with the
     emission-absorption raymarcher and takes an Adam step on the pseudo-Huber colour error plus
-    silhouette error. `losses = {"loss", "color", "silhouette"}` (() float32 each).
+    silhouette error (for a `PaperNeRF`, the sum over its coarse and fine renders, the fine
+    samples drawn at random). `losses = {"loss", "color", "silhouette"}` (() float32 each).
+    Cached per (apply_fn, config), so repeated `train` calls reuse the compiled step.
 
     Args of the step: `state: NeRFTrainState`, `key` (PRNG key), `cameras` (N cameras),
     `images: (N, H, W, 3)`, `silhouettes: (N, H, W)` float32.
@@ -146,15 +162,18 @@ def make_train_step(apply_fn, config: NeRFTrainConfig) -> Callable:
 
 def init_train_state(model, config: NeRFTrainConfig, key, cameras) -> NeRFTrainState:
     """Fresh parameters of `model` (a Flax module taking a RayBundle) and Adam state."""
-    n = len(cameras)
+    return _init_fn(model, config, len(cameras))(key, cameras)
 
+
+@functools.lru_cache(maxsize=16)
+def _init_fn(model, config: NeRFTrainConfig, n: int):
     @jax.jit
     def init(key, cameras):
         first = jax.tree.map(lambda x: x[:1] if x.shape[:1] == (n,) else x, cameras)
         params = model.init(key, config.raysampler()(first, key))
         return NeRFTrainState(jnp.zeros((), jnp.int32), params, config.optimizer().init(params))
 
-    return init(key, cameras)
+    return init
 
 
 def save_checkpoint(path, state: NeRFTrainState) -> Path:
@@ -194,7 +213,8 @@ def train(
 
     Args:
         model: a Flax module mapping a RayBundle to (opacities, colours), e.g.
-            `NeuralRadianceField()`.
+            `NeuralRadianceField()`, or a `PaperNeRF` (with `stratified_sampling=True` and
+            `n_pts_per_ray=64` in `config` for the paper's coarse samples).
         cameras: N cameras of the views.
         images: (N, H, W, 3) float32 colours in [0, 1].
         silhouettes: (N, H, W) float32 in [0, 1].
