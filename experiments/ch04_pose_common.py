@@ -127,13 +127,15 @@ def fit_positions(loss_fn, starts, *, lr: float, max_iters: int, threshold: floa
     done = jnp.zeros(pos.shape[0], bool)
     iterations = np.full(pos.shape[0], -1)
     losses = []
-    for i in tqdm(range(max_iters), desc=desc):
+    bar = tqdm(range(max_iters), desc=desc)
+    for i in bar:
         if on_iteration is not None:
             on_iteration(i, pos)
         pos, state, new_done, loss = step(pos, state, done)
         fresh = np.asarray(new_done & ~done)
         iterations[fresh] = i + 1
         losses.append(np.asarray(loss))
+        bar.set_postfix(loss=float(np.min(losses[-1])), done=int(np.sum(np.asarray(new_done))))
         done = new_done
         if bool(jnp.all(done)):
             break

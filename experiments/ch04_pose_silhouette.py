@@ -77,7 +77,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="64x64, K=20 (seconds)")
     p.add_argument("--out", type=Path, default=Path("out/ch04_pose_silhouette"))
     p.add_argument("--starts", type=int, default=0, help="also run N random starts (vmap)")
-    p.add_argument("--iters", type=int, default=200)
+    p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -85,6 +85,8 @@ def parse_args(argv):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.iters is None:
+        args.iters = 25 if args.quick else 200
     size, k = (64, 20) if args.quick else (256, 100)
     threshold = 500.0 * size / 256  # the loss lives on the silhouette's boundary
     mesh, source = teapot_mesh(args.quick, textured=False)
