@@ -10,8 +10,9 @@ steps a figure shows a full render of a random training view beside its target a
 curves; a checkpoint is written (`--resume` continues from it); at the end a GIF of novel views
 turns around the object.
 
-Without `generate_cow_renders` or JAX3D_DATA the views are ray-traced from a procedural scene
-(three Lambertian spheres on black), so the experiment always runs.
+Without JAX3D_DATA `generate_cow_renders` renders its procedural stand-in mesh; should that
+function be missing, the views are ray-traced from three Lambertian spheres on black, so the
+experiment always runs.
 
     python experiments/ch06_nerf.py --quick --out out/ch06_nerf
 """
@@ -89,20 +90,21 @@ def procedural_views(cameras, size: int, supersample: int = 2):
 
 
 def load_views(n_views: int, size: int):
-    """(cameras, images, silhouettes, source): the cow renders when available, else spheres."""
+    """(cameras, images, silhouettes, source): `generate_cow_renders` (the cow with JAX3D_DATA,
+    else its procedural teapot); without that function, ray-traced spheres."""
     try:
-        from jax3d.datasets import generate_cow_renders  # written in parallel; may be absent
-
-        cameras, images, silhouettes = generate_cow_renders(num_views=n_views)
-        images = jax.image.resize(jnp.asarray(images)[..., :3], (n_views, size, size, 3), "linear")
-        silhouettes = jax.image.resize(jnp.asarray(silhouettes), (n_views, size, size), "linear")
-        return cameras, np.asarray(images), np.asarray(silhouettes), "generate_cow_renders"
-    except Exception as err:  # noqa: BLE001 - any failure falls back to the procedural scene
-        print(f"cow renders unavailable ({type(err).__name__}: {err}); procedural spheres")
+        from jax3d.datasets import generate_cow_renders
+    except ImportError as err:
+        print(f"generate_cow_renders unavailable ({err}); procedural spheres")
+    else:
+        cameras, images, silhouettes, source = generate_cow_renders(
+            num_views=n_views, image_size=size, return_source=True
+        )
+        return cameras, np.asarray(images), np.asarray(silhouettes), source
     azim = np.linspace(-180.0, 180.0, n_views, endpoint=False)
     cameras = view_cameras(azim)
     images, silhouettes = procedural_views(cameras, size)
-    return cameras, images, silhouettes, "procedural"
+    return cameras, images, silhouettes, "spheres"
 
 
 def split_views(n_total: int, hold_every: int):
@@ -148,7 +150,7 @@ def _figure(render, target, history, path: Path, step: int):
 
 def _settings(args) -> dict:
     if args.quick:
-        base = dict(size=32, views=12, hold_every=4, hidden=64, iters=200, rays=128, points=32,
+        base = dict(size=32, views=12, hold_every=4, hidden=64, iters=150, rays=96, points=24,
                     batch=3, render_every=100, gif_frames=16, chunk=1024)  # fmt: skip
     else:
         base = dict(size=128, views=50, hold_every=5, hidden=256, iters=3000, rays=750,
