@@ -329,26 +329,10 @@ def _gather_coords_bwd(res, cts):
 _gather_coords.defvjp(_gather_coords_fwd, _gather_coords_bwd)
 
 
-def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords):
-    """zbuf (N,H,W,K), bary (N,H,W,K,3), signed dists (N,H,W,K) for the chosen faces.
-
-    Args:
-        face_verts: (N, T, 3, 3) float32 (T faces or clipped slots), differentiable.
-        slots: (N, H, W, K) int32 indices into T, -1 where empty.
-    """
-    N, H, W, K = slots.shape
-    T = face_verts.shape[1]
-    xs, ys = pixel_centers_ndc(H, W)
-    hit = slots >= 0
-    flat_idx = jnp.arange(N, dtype=jnp.int32)[:, None, None, None] * T + jnp.maximum(slots, 0)
-    table_t = face_verts.reshape(N * T, 9).T
-    c = _gather_coords(table_t, flat_idx.reshape(-1))
-    safe = _SAFE_TRIANGLE.reshape(9)
-    x0, y0, z0, x1, y1, z1, x2, y2, z2 = (
-        jnp.where(hit, c[i].reshape(N, H, W, K), safe[i]) for i in range(9)
-    )
-    px = jnp.asarray(xs)[None, None, :, None]
-    py = jnp.asarray(ys)[None, :, None, None]
+def _fragment_values(px, py, c, perspective_correct, clip_barycentric_coords):
+    """zbuf, (w0, w1, w2), signed dist at pixel centres ``(px, py)`` of triangles ``c`` (9 arrays
+    x0, y0, z0, ..., z2), all broadcasting together."""
+    x0, y0, z0, x1, y1, z1, x2, y2, z2 = c
     w0, w1, w2 = barycentric_coords(px, py, x0, y0, x1, y1, x2, y2, safe=True)
     if perspective_correct:
         w0, w1, w2 = perspective_correct_bary(w0, w1, w2, z0, z1, z2)
@@ -357,14 +341,51 @@ def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords):
         w0, w1, w2 = clip_bary(w0, w1, w2)
     zbuf = w0 * z0 + w1 * z1 + w2 * z2
     dist = triangle_dist2(px, py, x0, y0, x1, y1, x2, y2)
-    dist = jnp.where(inside, -dist, dist)
-    bary = jnp.stack([w0, w1, w2], -1)
-    neg = jnp.float32(-1.0)
-    return (
-        jnp.where(hit, zbuf, neg),
-        jnp.where(hit[..., None], bary, neg),
-        jnp.where(hit, dist, neg),
+    return zbuf, (w0, w1, w2), jnp.where(inside, -dist, dist)
+
+
+def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, capacity=None):
+    """zbuf (N,H,W,K), bary (N,H,W,K,3), signed dists (N,H,W,K) for the chosen faces.
+
+    Args:
+        face_verts: (N, T, 3, 3) float32 (T faces or clipped slots), differentiable.
+        slots: (N, H, W, K) int32 indices into T, -1 where empty.
+        capacity: static bound on the number of hit entries ``(slots >= 0).sum()``, or None
+            (``N*H*W*K``). Only the first ``capacity`` hit entries (in row-major order) are
+            evaluated, so the work and the backward scatter scale with the hits, not the image.
+    """
+    N, H, W, K = slots.shape
+    T = face_verts.shape[1]
+    total = N * H * W * K
+    C = total if capacity is None else int(min(capacity, total))
+    xs, ys = (jnp.asarray(a) for a in pixel_centers_ndc(H, W))
+    flat = slots.reshape(total)
+    hit_flat = flat >= 0
+    if C == total:  # dense: every entry, no compaction
+        e = e_safe = jnp.arange(total, dtype=jnp.int32)
+        ok = hit_flat
+    else:
+        (e,) = jnp.nonzero(hit_flat, size=C, fill_value=total)
+        ok = e < total
+        e_safe = jnp.where(ok, e, 0)
+    n, y, x = e_safe // (H * W * K), (e_safe // (W * K)) % H, (e_safe // K) % W
+    s = jnp.where(ok, flat[e_safe], 0)
+    table_t = face_verts.reshape(N * T, 9).T
+    c = _gather_coords(table_t, n * T + jnp.maximum(s, 0))
+    safe = _SAFE_TRIANGLE.reshape(9)
+    c = tuple(jnp.where(ok, c[i], safe[i]) for i in range(9))
+    zbuf, (w0, w1, w2), dist = _fragment_values(
+        xs[x], ys[y], c, perspective_correct, clip_barycentric_coords
     )
+    vals = jnp.stack([zbuf, w0, w1, w2, dist], -1)  # (C, 5)
+    if C == total:
+        out = jnp.where(ok[:, None], vals, jnp.float32(-1.0))
+    else:
+        out = jnp.full((total, 5), -1.0, jnp.float32).at[e].set(
+            vals, mode="drop", unique_indices=True, indices_are_sorted=True
+        )
+    out = out.reshape(N, H, W, K, 5)
+    return out[..., 0], out[..., 1:4], out[..., 4]
 
 
 # ------------------------------------------------------------------------------------------
@@ -403,15 +424,17 @@ def _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correc
     return clipped, table
 
 
+_FRAG_STATIC = ("image_size", "perspective_correct", "clip_barycentric_coords", "cull_backfaces",
+                "clip_z", "cull_to_frustum", "capacity")
+
+
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_radius,
-                    faces_per_pixel, bin_size, plan, perspective_correct,
-                    clip_barycentric_coords, cull_backfaces, clip_z, cull_to_frustum, backend,
-                    guard):
-    N, F = face_verts.shape[:2]
-    clipped, table = _prepare(face_verts, num_faces, z_clip_value, image_size,
-                              perspective_correct, clip_z, cull_to_frustum, cull_backfaces)
-    S = clipped.face_verts.shape[2]
+def _search_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_radius,
+                 faces_per_pixel, bin_size, plan, perspective_correct, clip_barycentric_coords,
+                 cull_backfaces, clip_z, cull_to_frustum, backend, guard):
+    """(N, H, W, K) int32 slots ``f * S + s`` of the K nearest faces (-1 empty); no gradient."""
+    _, table = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
+                        clip_z, cull_to_frustum, cull_backfaces)
     settings = dict(
         blur_radius=blur_radius,
         faces_per_pixel=faces_per_pixel,
@@ -420,17 +443,53 @@ def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_rad
     )
     bbox, any_ok = _face_bbox(table, blur_radius)
     run = _mesh_runner(backend, settings)
-    slots = binned_search(table, bbox, any_ok, image_size, bin_size, plan, faces_per_pixel, run,
-                          guard)
-    slots = jax.lax.stop_gradient(slots)
+    return binned_search(table, bbox, any_ok, image_size, bin_size, plan, faces_per_pixel, run,
+                         guard)
+
+
+@functools.partial(jax.jit, static_argnames=_FRAG_STATIC)
+def _fragments_impl(face_verts, num_faces, z_clip_value, slots, *, image_size,
+                    perspective_correct, clip_barycentric_coords, cull_backfaces, clip_z,
+                    cull_to_frustum, capacity):
+    """Differentiable fragments ``(pix_to_face, zbuf, bary, dists)`` of the searched slots."""
+    N, F = face_verts.shape[:2]
+    clipped, _ = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
+                          clip_z, cull_to_frustum, cull_backfaces)
+    S = clipped.face_verts.shape[2]
     flat_verts = clipped.face_verts.reshape(N, F * S, 3, 3)
-    zbuf, bary, dists = _recompute(flat_verts, slots, perspective_correct, clip_barycentric_coords)
+    zbuf, bary, dists = _recompute(flat_verts, slots, perspective_correct,
+                                   clip_barycentric_coords, capacity)
     if S > 1:
         bary = clip_lib.convert_clipped_bary(bary, slots, clipped.bary_conversion)
     local = jnp.where(slots >= 0, slots // S, -1)
     first = jnp.cumsum(num_faces) - num_faces
     pix_to_face = jnp.where(local >= 0, local + first[:, None, None, None], -1)
     return pix_to_face.astype(jnp.int32), zbuf, bary, dists
+
+
+def _hit_capacity(slots):
+    """Static bound on the hit entries of concrete ``slots`` (None when traced): the count
+    rounded up to ``2**k`` or ``1.5 * 2**k`` so that nearby counts share compiled code."""
+    if _is_traced(slots):
+        return None
+    count = int(np.count_nonzero(np.asarray(slots) >= 0))
+    cap = _pow2(count, 1024)
+    if count <= 3 * cap // 4:
+        cap = 3 * cap // 4
+    return cap if cap < slots.size else None
+
+
+def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, clip_barycentric_coords,
+                    perspective_correct, cull_backfaces, clip_z, cull_to_frustum, **search):
+    """Search (no gradient) then differentiable recompute, compacted to the hits when eager."""
+    geo = dict(image_size=image_size, perspective_correct=perspective_correct,
+               cull_backfaces=cull_backfaces, clip_z=clip_z, cull_to_frustum=cull_to_frustum)
+    primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
+    slots = _search_impl(*primal, clip_barycentric_coords=clip_barycentric_coords, **geo,
+                         **search)
+    return _fragments_impl(face_verts, num_faces, z_clip_value, slots,
+                           clip_barycentric_coords=clip_barycentric_coords,
+                           capacity=_hit_capacity(slots), **geo)
 
 
 _COUNT_STATIC = ("image_size", "blur_radius", "bin_size", "perspective_correct", "clip_z",
