@@ -156,7 +156,8 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
 
     cameras, images, silhouettes, source = generate_cow_renders(
-        s["num_views"], azimuth_range=180.0, image_size=s["size"], return_source=True)
+        s["num_views"], azimuth_range=180.0, image_size=s["size"], batch_size=4 if args.quick
+        else 8, return_source=True)
     test_idx = np.arange(0, s["num_views"], s["test_every"])
     train_idx = np.setdiff1d(np.arange(s["num_views"]), test_idx)
     print(f"targets: {source}, images {tuple(images.shape)}, {len(train_idx)} train / "

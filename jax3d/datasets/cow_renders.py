@@ -10,6 +10,7 @@ Silhouettes are the pixels covered by the mesh (PyTorch3D thresholds a soft silh
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from jax3d.datasets.data_path import DataNotFoundError, data_path
@@ -75,7 +76,8 @@ def generate_cow_renders(num_views: int = 40, azimuth_range: float = 180.0, *,
       image_size: square image side in pixels (static).
       mesh: ``"auto"`` (the cow when ``JAX3D_DATA`` has it, else the procedural mesh),
         ``"cow"`` (raise ``DataNotFoundError`` without data) or ``"procedural"``.
-      batch_size: views rendered per rasterizer call (bounds memory).
+      batch_size: views rendered per (jitted) rasterizer call, the last batch padded, so
+        every call has the same shape (bounds memory; compiles once).
       return_source: also return which mesh was used (``"cow"`` / ``"procedural"``).
 
     Returns:
@@ -86,6 +88,8 @@ def generate_cow_renders(num_views: int = 40, azimuth_range: float = 180.0, *,
     """
     if not isinstance(num_views, int) or num_views < 1:
         raise ValueError(f"num_views must be an int >= 1, got {num_views!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
     import jax.numpy as jnp
@@ -98,11 +102,14 @@ def generate_cow_renders(num_views: int = 40, azimuth_range: float = 180.0, *,
     R, T = look_at_view_transform(dist=2.7, elev=np.zeros(num_views), azim=azim)
     cameras = FoVPerspectiveCameras(R=R, T=T)
     images, sils = [], []
-    for start in range(0, num_views, batch_size):
-        idx = list(range(start, min(start + batch_size, num_views)))
-        rgba, frags = _render(meshes.extend(len(idx)), cameras[idx], image_size)
-        images.append(np.asarray(rgba[..., :3]))
-        sils.append(np.asarray(frags.pix_to_face[..., 0] >= 0, np.float32))
+    batch = batch_size
+    batch_meshes = meshes.extend(batch)
+    for start in range(0, num_views, batch):
+        idx = np.arange(start, min(start + batch, num_views))
+        padded = np.pad(idx, (0, batch - len(idx)), mode="edge")  # one compiled shape
+        rgba, frags = _render_jit(batch_meshes, cameras[padded], image_size)
+        images.append(np.asarray(rgba[: len(idx), ..., :3]))
+        sils.append(np.asarray(frags.pix_to_face[: len(idx), ..., 0] >= 0, np.float32))
     out = (cameras, jnp.asarray(np.concatenate(images)), jnp.asarray(np.concatenate(sils)))
     return (*out, source) if return_source else out
 
@@ -123,3 +130,6 @@ def _render(meshes, cameras, image_size: int):
         shader=SoftPhongShader(cameras=cameras, lights=lights, blend_params=blend),
     )
     return renderer(meshes, cameras=cameras, lights=lights)
+
+
+_render_jit = jax.jit(_render, static_argnums=2)

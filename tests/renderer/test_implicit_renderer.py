@@ -17,6 +17,7 @@ from jax3d.renderer.implicit import (
     MonteCarloRaysampler,
     NDCMultinomialRaysampler,
     VolumeRenderer,
+    VolumeSampler,
     march_rays,
     march_rays_chunked,
     ray_bundle_to_ray_points,
@@ -84,14 +85,13 @@ def test_volume_renderer_chunked_equals_unchunked_and_jit():
     cams, vols = _cameras(), _volumes()
     rs = NDCMultinomialRaysampler(image_width=9, image_height=7, n_pts_per_ray=16,
                                   min_depth=1.0, max_depth=4.0)
-    full, rb = VolumeRenderer(rs, EmissionAbsorptionRaymarcher())(cams, vols)
+    full, rb = VolumeRenderer(rs, EmissionAbsorptionRaymarcher())(cams, vols)  # eager
     assert full.shape == (2, 7, 9, 4) and rb.lengths.shape == (2, 7, 9, 16)
     assert float(full[..., 3].max()) > 0.3  # the rays do cross the volume
     chunked = VolumeRenderer(rs, EmissionAbsorptionRaymarcher(), chunk_size=10)
-    jitted = jax.jit(lambda c, v: chunked(c, v)[0])(cams, vols)
-    np.testing.assert_allclose(jitted, full, atol=1e-6)
-    per_cam = [VolumeRenderer(rs, EmissionAbsorptionRaymarcher())(cams[i], vols[i])[0]
-               for i in range(2)]
+    render = jax.jit(lambda c, v: chunked(c, v)[0])
+    np.testing.assert_allclose(render(cams, vols), full, atol=1e-6)
+    per_cam = [render(cams[i], vols[i]) for i in range(2)]  # one compile for B = 1
     np.testing.assert_allclose(np.concatenate(per_cam), full, atol=1e-6)
 
 
@@ -133,15 +133,13 @@ def test_monte_carlo_and_march_rays():
     rs = MonteCarloRaysampler(min_x=-1.0, max_x=1.0, min_y=-1.0, max_y=1.0, n_rays_per_image=37,
                               n_pts_per_ray=9, min_depth=1.0, max_depth=4.0)
     renderer = VolumeRenderer(rs, EmissionAbsorptionRaymarcher(), chunk_size=8)
-    images, rb = renderer(cams, vols, jax.random.key(0))
+    images, rb = jax.jit(lambda c, v, k: renderer(c, v, k))(cams, vols, jax.random.key(0))
     assert images.shape == (2, 37, 4)
-    from jax3d.renderer.implicit import VolumeSampler
-
-    direct = march_rays(rb, VolumeSampler(vols), EmissionAbsorptionRaymarcher())
+    ea = EmissionAbsorptionRaymarcher()
+    direct = jax.jit(lambda r, v: march_rays(r, VolumeSampler(v), ea))(rb, vols)
     np.testing.assert_allclose(images, direct, atol=1e-6)
-    np.testing.assert_allclose(
-        march_rays_chunked(rb, VolumeSampler(vols), EmissionAbsorptionRaymarcher(), 100),
-        direct, atol=1e-6)
+    big = jax.jit(lambda r, v: march_rays_chunked(r, VolumeSampler(v), ea, 100))(rb, vols)
+    np.testing.assert_allclose(big, direct, atol=1e-6)
     with pytest.raises(ValueError, match="chunk_size"):
         march_rays_chunked(rb, VolumeSampler(vols), EmissionAbsorptionRaymarcher(), 0)
     with pytest.raises(TypeError, match="volumetric_function"):
