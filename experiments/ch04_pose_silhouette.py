@@ -79,6 +79,7 @@ def parse_args(argv):
     p.add_argument("--starts", type=int, default=0, help="also run N random starts (vmap)")
     p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=None, help="override the image side")
     return p.parse_args(argv)
 
 
@@ -88,6 +89,7 @@ def main(argv=None) -> dict:
     if args.iters is None:
         args.iters = 25 if args.quick else 200
     size, k = (64, 20) if args.quick else (256, 100)
+    size = args.image_size or size
     threshold = 500.0 * size / 256  # the loss lives on the silhouette's boundary
     mesh, source = teapot_mesh(args.quick, textured=False)
     target = target_position(3.0, 50.0, 0.0)

@@ -93,6 +93,7 @@ def parse_args(argv):
     p.add_argument("--starts", type=int, default=0, help="also run N random starts (vmap)")
     p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=None, help="override the image side")
     return p.parse_args(argv)
 
 
@@ -102,6 +103,7 @@ def main(argv=None) -> dict:
     if args.iters is None:
         args.iters = 25 if args.quick else 200
     size, k_sil, k_tex = (64, 20, 10) if args.quick else (256, 100, 50)
+    size = args.image_size or size
     threshold = 800.0 * size / 256
     mesh, source = cow_mesh(args.quick)
     target = target_position(3.0, 50.0, 0.0)
