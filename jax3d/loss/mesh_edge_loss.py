@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jax3d.ops._padded_edges import padded_edges_single, padded_mesh_arrays
-from jax3d.ops._safe_math import safe_divide, safe_norm
+from jax3d.safe_math import safe_divide, safe_norm
 
 __all__ = ["mesh_edge_loss"]
 

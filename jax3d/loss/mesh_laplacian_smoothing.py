@@ -8,12 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from jax3d.ops._padded_edges import faces_valid_mask, padded_edges_single, padded_mesh_arrays
-from jax3d.ops._safe_math import safe_divide, safe_norm, safe_reciprocal
 from jax3d.ops.laplacian_matrices import (
     cot_laplacian_entries,
     laplacian_entries,
     sparse_matvec,
 )
+from jax3d.safe_math import safe_divide, safe_norm, safe_reciprocal
 
 __all__ = ["mesh_laplacian_smoothing"]
 

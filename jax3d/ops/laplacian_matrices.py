@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import sparse
 
-from jax3d.ops._safe_math import safe_norm, safe_reciprocal
+from jax3d.safe_math import safe_norm, safe_reciprocal
 
 __all__ = [
     "cot_laplacian",

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.ops._padded_edges import faces_valid_mask, padded_mesh_arrays
-from jax3d.ops._safe_math import safe_norm
+from jax3d.safe_math import safe_norm
 
 __all__ = ["sample_points_from_meshes"]
 

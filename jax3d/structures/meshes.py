@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax3d.safe_math import safe_norm, safe_normalize
 from jax3d.structures.utils import (
     concrete_numpy,
     detach_tree,
@@ -29,12 +30,13 @@ from jax3d.structures.utils import (
     masked_fill,
     pack_padded,
     padded_to_packed_index,
-    safe_norm,
-    safe_normalize,
     to_device,
 )
 
 __all__ = ["Meshes"]
+
+# Vectors shorter than this normalise to v / eps (PyTorch's F.normalize eps is 1e-6 here).
+_NORMAL_EPS = 1e-6
 
 _FIELDS = ("verts", "faces", "num_verts", "num_faces", "textures")
 
@@ -157,7 +159,7 @@ def _faces_areas(verts, faces, num_faces) -> jax.Array:
 def _faces_normals(verts, faces, num_faces) -> jax.Array:
     """``(B, F, 3)`` unit normals ``c / max(|c|, 1e-6)`` (0 on padding)."""
     mask = lengths_mask(num_faces, faces.shape[1])
-    return safe_normalize(_face_cross(verts, faces, mask))
+    return safe_normalize(_face_cross(verts, faces, mask), eps=_NORMAL_EPS)
 
 
 @jax.jit
@@ -172,7 +174,8 @@ def _verts_normals(verts, faces, num_verts, num_faces) -> jax.Array:
         return jnp.zeros(verts.shape[1:], verts.dtype).at[f.reshape(-1)].add(corner_values)
 
     sums = jax.vmap(scatter)(cross, idx)
-    return masked_fill(safe_normalize(sums), lengths_mask(num_verts, verts.shape[1]), 0.0)
+    valid = lengths_mask(num_verts, verts.shape[1])
+    return masked_fill(safe_normalize(sums, eps=_NORMAL_EPS), valid, 0.0)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -91,18 +91,6 @@ def masked_fill(x: jax.Array, mask: jax.Array, value) -> jax.Array:
     return jnp.where(mask, x, jnp.asarray(value, x.dtype))
 
 
-def safe_norm(x: jax.Array, eps: float = 0.0) -> jax.Array:
-    """``max(|x|, eps)`` over the last axis with finite gradients at ``x = 0`` (double where)."""
-    sq = jnp.sum(x * x, axis=-1)
-    ok = sq > max(eps * eps, np.finfo(np.float32).tiny)
-    return jnp.where(ok, jnp.sqrt(jnp.where(ok, sq, 1.0)), eps)
-
-
-def safe_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
-    """``x / max(|x|, eps)`` over the last axis (PyTorch's ``F.normalize``), NaN-free gradients."""
-    return x / safe_norm(x, eps)[..., None]
-
-
 def detach_tree(tree):
     """``jax.lax.stop_gradient`` on every inexact leaf (PyTorch's ``detach()``)."""
     def stop(x):

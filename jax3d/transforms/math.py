@@ -1,4 +1,4 @@
-"""NaN-safe scalar helpers shared by the rotation and Lie-group modules.
+"""NaN-safe series helpers of the rotation and Lie-group modules (general ones: jax3d.safe_math).
 
 Every helper here is finite in value *and* gradient at its singular point, using the double-`where`
 trick: the unsafe branch only ever sees a harmless stand-in input where the safe branch is taken,
@@ -15,9 +15,6 @@ import jax.numpy as jnp
 
 __all__ = [
     "acos_linear_extrapolation",
-    "safe_norm",
-    "safe_normalize",
-    "safe_sqrt",
     "sin_over_x",
     "one_minus_cos_over_x2",
     "x_minus_sin_over_x3",
@@ -28,50 +25,6 @@ __all__ = [
 # its truncation error is < 1e-9, far below float32 resolution.
 _SMALL_X2 = 1e-2
 _SMALL_X2_CUBIC = 0.25
-
-
-def safe_sqrt(x: jax.Array, tiny: float = 0.0) -> jax.Array:
-    """`sqrt(max(x, 0))` with zero (not inf) gradient where `x <= tiny`.
-
-    Args:
-        x: (...) float array.
-        tiny: threshold at and below which the result is 0 and the gradient is 0.
-
-    Returns:
-        (...) float array.
-    """
-    positive = x > tiny
-    x_safe = jnp.where(positive, x, 1.0)
-    return jnp.where(positive, jnp.sqrt(x_safe), 0.0)
-
-
-def safe_norm(x: jax.Array, axis: int = -1, keepdims: bool = False) -> jax.Array:
-    """Euclidean norm along `axis` whose gradient at the zero vector is 0 instead of NaN.
-
-    Args:
-        x: (..., D) float array.
-        axis: axis to reduce.
-        keepdims: keep the reduced axis with size 1.
-
-    Returns:
-        (...) float array (or (..., 1) with `keepdims`).
-    """
-    return safe_sqrt(jnp.sum(x * x, axis=axis, keepdims=keepdims))
-
-
-def safe_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
-    """`x / max(|x|, eps)` along `axis` (PyTorch's `F.normalize`), finite in value and gradient.
-
-    Args:
-        x: (..., D) float array.
-        axis: axis holding the vector components.
-        eps: lower bound on the norm; the zero vector maps to the zero vector.
-
-    Returns:
-        (..., D) float array of unit (or zero) vectors.
-    """
-    norm = safe_norm(x, axis=axis, keepdims=True)
-    return x / jnp.maximum(norm, eps)
 
 
 def sin_over_x(x2: jax.Array) -> jax.Array:

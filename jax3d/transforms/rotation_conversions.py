@@ -11,13 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax3d.transforms.math import (
-    one_minus_cos_over_x2,
-    safe_norm,
-    safe_normalize,
-    safe_sqrt,
-    sin_over_x,
-)
+from jax3d.safe_math import safe_norm, safe_normalize, safe_sqrt
+from jax3d.transforms.math import one_minus_cos_over_x2, sin_over_x
 
 __all__ = [
     "axis_angle_to_matrix",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jax3d.transforms.math import safe_norm
+from jax3d.safe_math import safe_norm
 from jax3d.transforms.rotation_conversions import (
     _as_float,
     _hat,

@@ -7,13 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jax3d.safe_math import safe_norm, safe_normalize, safe_sqrt
 from jax3d.transforms import acos_linear_extrapolation
 from jax3d.transforms.math import (
     half_x_cot_half_x_coefficient,
     one_minus_cos_over_x2,
-    safe_norm,
-    safe_normalize,
-    safe_sqrt,
     sin_over_x,
     x_minus_sin_over_x3,
 )

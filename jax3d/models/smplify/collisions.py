@@ -15,7 +15,7 @@ import numpy as np
 from flax import struct
 
 from jax3d.models.smpl.model import SMPLModel
-from jax3d.ops._safe_math import safe_norm
+from jax3d.safe_math import safe_norm
 
 # parts as (joint driving the part, child joint that ends the bone)
 BODY_PARTS: tuple[tuple[int, int], ...] = (
