@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -253,6 +254,7 @@ def main(argv=None) -> dict:
         "train_seconds_incl_compile": seconds,
         "ray_points_per_second": samples / seconds if steps_run else None,
         "gif_frames": frames,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"held-out PSNR {untrained['psnr']:.2f} -> {trained['psnr']:.2f} dB, "
