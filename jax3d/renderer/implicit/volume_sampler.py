@@ -38,24 +38,20 @@ def _sample_one(grid: jax.Array, points: jax.Array, align_corners: bool, mode: s
     if padding_mode == "border":
         idx = jnp.clip(idx, 0.0, (sizes - 1).astype(idx.dtype))
     flat = grid.reshape(c, -1).T  # (D*H*W, C)
-
-    def gather(corner: jax.Array) -> jax.Array:  # corner: (P, 3) int, (x, y, z)
-        inside = jnp.all((corner >= 0) & (corner < sizes), axis=-1)
-        cc = jnp.clip(corner, 0, sizes - 1)
-        lin = (cc[:, 2] * h + cc[:, 1]) * w + cc[:, 0]
-        return jnp.where(inside[:, None], flat[lin], 0.0)
-
     if mode == "nearest":
-        return gather(jnp.round(idx).astype(jnp.int32))
-    lo = jnp.floor(idx)
-    frac = idx - lo
-    lo = lo.astype(jnp.int32)
-    out = jnp.zeros((points.shape[0], c), grid.dtype)
-    for corner in range(8):
-        bits = jnp.array([(corner >> k) & 1 for k in range(3)], jnp.int32)
-        wgt = jnp.prod(jnp.where(bits == 1, frac, 1.0 - frac), axis=-1)
-        out = out + wgt[:, None] * gather(lo + bits)
-    return out
+        corners = jnp.round(idx).astype(jnp.int32)[:, None, :]  # (P, 1, 3)
+        weights = jnp.ones(corners.shape[:2], grid.dtype)
+    else:  # the 8 corners in one gather (its transpose is one scatter-add)
+        lo = jnp.floor(idx)
+        frac = (idx - lo)[:, None, :]  # (P, 1, 3)
+        bits = jnp.array([[(k >> j) & 1 for j in range(3)] for k in range(8)], jnp.int32)
+        corners = lo.astype(jnp.int32)[:, None, :] + bits  # (P, 8, 3)
+        weights = jnp.prod(jnp.where(bits == 1, frac, 1.0 - frac), axis=-1)  # (P, 8)
+    inside = jnp.all((corners >= 0) & (corners < sizes), axis=-1)
+    cc = jnp.clip(corners, 0, sizes - 1)
+    lin = (cc[..., 2] * h + cc[..., 1]) * w + cc[..., 0]
+    weights = jnp.where(inside, weights, 0.0)
+    return jnp.sum(weights[..., None] * flat[lin], axis=1)  # not a dot: no TF32 on GPUs
 
 
 def grid_sample_3d(grids: jax.Array, points: jax.Array, *, align_corners: bool = True,
