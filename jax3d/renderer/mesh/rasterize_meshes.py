@@ -350,42 +350,45 @@ def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, 
     Args:
         face_verts: (N, T, 3, 3) float32 (T faces or clipped slots), differentiable.
         slots: (N, H, W, K) int32 indices into T, -1 where empty.
-        capacity: static bound on the number of hit entries ``(slots >= 0).sum()``, or None
-            (``N*H*W*K``). Only the first ``capacity`` hit entries (in row-major order) are
-            evaluated, so the work and the backward scatter scale with the hits, not the image.
+        capacity: static bound on the number of pixels hit (``slots[..., k] >= 0`` for some
+            k), or None (``N*H*W``). Only those pixels are evaluated (the first ``capacity``
+            in row-major order) and scattered back as rows, so the work and the backward
+            scatter scale with the covered pixels, not the image.
     """
     N, H, W, K = slots.shape
     T = face_verts.shape[1]
-    total = N * H * W * K
-    C = total if capacity is None else int(min(capacity, total))
+    npix = N * H * W
+    C = npix if capacity is None else int(min(capacity, npix))
     xs, ys = (jnp.asarray(a) for a in pixel_centers_ndc(H, W))
-    flat = slots.reshape(total)
-    hit_flat = flat >= 0
-    if C == total:  # dense: every entry, no compaction
-        e = e_safe = jnp.arange(total, dtype=jnp.int32)
-        ok = hit_flat
+    rows = slots.reshape(npix, K)
+    if C == npix:  # dense: every pixel, no compaction
+        p = jnp.arange(npix, dtype=jnp.int32)
+        p_ok = jnp.ones((npix,), bool)
     else:
-        (e,) = jnp.nonzero(hit_flat, size=C, fill_value=total)
-        ok = e < total
-        e_safe = jnp.where(ok, e, 0)
-    n, y, x = e_safe // (H * W * K), (e_safe // (W * K)) % H, (e_safe // K) % W
-    s = jnp.where(ok, flat[e_safe], 0)
+        (p,) = jnp.nonzero((rows >= 0).any(-1), size=C, fill_value=npix)
+        p_ok = p < npix
+        p = p.astype(jnp.int32)
+    p_safe = jnp.where(p_ok, p, 0)
+    s = rows[p_safe]  # (C, K)
+    ok = (s >= 0) & p_ok[:, None]
+    n, y, x = p_safe // (H * W), (p_safe // W) % H, p_safe % W
     table_t = face_verts.reshape(N * T, 9).T
-    c = _gather_coords(table_t, n * T + jnp.maximum(s, 0))
+    c = _gather_coords(table_t, (n[:, None] * T + jnp.maximum(s, 0)).reshape(C * K))
     safe = _SAFE_TRIANGLE.reshape(9)
-    c = tuple(jnp.where(ok, c[i], safe[i]) for i in range(9))
+    c = tuple(jnp.where(ok, c[i].reshape(C, K), safe[i]) for i in range(9))
     zbuf, (w0, w1, w2), dist = _fragment_values(
-        xs[x], ys[y], c, perspective_correct, clip_barycentric_coords
+        xs[x][:, None], ys[y][:, None], c, perspective_correct, clip_barycentric_coords
     )
-    vals = jnp.stack([zbuf, w0, w1, w2, dist], -1)  # (C, 5)
-    if C == total:
-        out = jnp.where(ok[:, None], vals, jnp.float32(-1.0))
-    else:
-        out = jnp.full((total, 5), -1.0, jnp.float32).at[e].set(
-            vals, mode="drop", unique_indices=True, indices_are_sorted=True
-        )
-    out = out.reshape(N, H, W, K, 5)
-    return out[..., 0], out[..., 1:4], out[..., 4]
+    neg = jnp.float32(-1.0)
+    zbuf, dist = jnp.where(ok, zbuf, neg), jnp.where(ok, dist, neg)
+    bary = jnp.where(ok[..., None], jnp.stack([w0, w1, w2], -1), neg)
+    if C < npix:
+        def put(v):
+            out = jnp.full((npix,) + v.shape[1:], neg)
+            return out.at[p].set(v, mode="drop", unique_indices=True, indices_are_sorted=True)
+
+        zbuf, bary, dist = put(zbuf), put(bary), put(dist)
+    return zbuf.reshape(N, H, W, K), bary.reshape(N, H, W, K, 3), dist.reshape(N, H, W, K)
 
 
 # ------------------------------------------------------------------------------------------
@@ -468,15 +471,15 @@ def _fragments_impl(face_verts, num_faces, z_clip_value, slots, *, image_size,
 
 
 def _hit_capacity(slots):
-    """Static bound on the hit entries of concrete ``slots`` (None when traced): the count
+    """Static bound on the pixels hit in concrete ``slots`` (None when traced): the count
     rounded up to ``2**k`` or ``1.5 * 2**k`` so that nearby counts share compiled code."""
     if _is_traced(slots):
         return None
-    count = int(np.count_nonzero(np.asarray(slots) >= 0))
-    cap = _pow2(count, 1024)
+    count = int(np.count_nonzero((np.asarray(slots) >= 0).any(-1)))
+    cap = _pow2(count, 256)
     if count <= 3 * cap // 4:
         cap = 3 * cap // 4
-    return cap if cap < slots.size else None
+    return cap if cap < slots.size // slots.shape[-1] else None
 
 
 def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, clip_barycentric_coords,
