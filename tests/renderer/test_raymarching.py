@@ -91,6 +91,20 @@ def test_analytic_cases():
     assert float(AbsorptionOnlyRaymarcher()(np.zeros((1, s, 1), np.float32))[0, 0]) == 0.0
 
 
+def test_alpha_composite_with_nerf_far_delta():
+    """NeRF's last interval of 1e10 must not wreck the earlier weights (float32 cancellation)."""
+    rng = np.random.default_rng(2)
+    sigma = rng.uniform(0.5, 20, (4, 64)).astype(np.float32)
+    deltas = np.concatenate([rng.uniform(0.01, 0.05, (4, 63)), np.full((4, 1), 1e10)], -1)
+    deltas = deltas.astype(np.float32)
+    f = rng.uniform(size=(4, 64, 3)).astype(np.float32)
+    out = alpha_composite(sigma, deltas, f)
+    ref_f, ref_o = alpha_composite_naive(sigma, deltas, f)
+    np.testing.assert_allclose(out.weights.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(out.features, ref_f, atol=1e-5)
+    np.testing.assert_allclose(out.opacities, ref_o, atol=1e-5)
+
+
 def test_alpha_composite():
     rng = np.random.default_rng(1)
     sigma = rng.uniform(-1, 4, (3, 5, 8)).astype(np.float32)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jax3d.models.nerf.model import normalize_directions
 from jax3d.renderer.implicit.harmonic_embedding import HarmonicEmbedding
 from jax3d.renderer.implicit.raybundle import RayBundle, ray_bundle_variables_to_ray_points
+from jax3d.renderer.implicit.raymarching import alpha_composite
 from jax3d.renderer.implicit.sample_pdf import sample_pdf
 
 __all__ = ["NeRFMLP", "PaperNeRF", "PaperNeRFOutput"]
@@ -71,19 +72,6 @@ def _deltas(lengths: jax.Array, directions: jax.Array) -> jax.Array:
     return jnp.concatenate([d, jnp.full_like(lengths[..., :1], 1e10)], axis=-1)
 
 
-def _composite(sigma: jax.Array, deltas: jax.Array, rgb: jax.Array):
-    """NeRF quadrature: `w_s = exp(-sum_{t<s} sigma_t delta_t) (1 - exp(-sigma_s delta_s))`.
-
-    The exclusive optical depth is built by shifting the cumulative sum (not by subtracting
-    `tau` from it, which loses everything in float32 once the last `delta = 1e10` enters).
-    Returns `rgb (..., 3)`, `opacity (..., 1)` and `weights (..., S)`.
-    """
-    tau = sigma * deltas
-    before = jnp.concatenate([jnp.zeros_like(tau[..., :1]), jnp.cumsum(tau[..., :-1], -1)], -1)
-    weights = jnp.exp(-before) * -jnp.expm1(-tau)
-    return jnp.sum(weights[..., None] * rgb, axis=-2), jnp.sum(weights, -1, keepdims=True), weights
-
-
 class PaperNeRF(nn.Module):
     """Coarse + fine NeRF with hierarchical sampling, rendering a `RayBundle` directly.
 
@@ -113,7 +101,7 @@ class PaperNeRF(nn.Module):
     def _pass(self, net, bundle: RayBundle, lengths: jax.Array):
         points = ray_bundle_variables_to_ray_points(bundle.origins, bundle.directions, lengths)
         sigma, rgb = net(points, bundle.directions)
-        color, opacity, weights = _composite(sigma, _deltas(lengths, bundle.directions), rgb)
+        color, opacity, weights = alpha_composite(sigma, _deltas(lengths, bundle.directions), rgb)
         return color + (1.0 - opacity) * self._background(), opacity, weights
 
     @nn.compact

@@ -133,7 +133,11 @@ def alpha_composite(densities_sigma, deltas, features) -> AlphaCompositeOutput:
                          f"(..., S, C) must agree, got {np.shape(densities_sigma)}, "
                          f"{deltas.shape}, {features.shape}")
     tau = jax.nn.relu(sigma) * deltas
-    accum = jnp.cumsum(tau, axis=-1) - tau  # exclusive sum: optical depth before sample s
+    # Exclusive sum (optical depth before sample s) built by shifting the cumulative sum:
+    # `cumsum(tau) - tau` would lose everything in float32 once a last delta of 1e10 enters.
+    accum = jnp.concatenate(
+        [jnp.zeros_like(tau[..., :1]), jnp.cumsum(tau[..., :-1], axis=-1)], axis=-1
+    )
     weights = jnp.exp(-accum) * -jnp.expm1(-tau)
     rendered = jnp.sum(weights[..., None] * features, axis=-2)
     return AlphaCompositeOutput(rendered, jnp.sum(weights, axis=-1, keepdims=True), weights)
