@@ -94,6 +94,25 @@ def triangle_dist2(px, py, x0, y0, x1, y1, x2, y2):
     return jnp.minimum(jnp.minimum(d01, d02), d12)
 
 
+def nearest_edge_dist2(px, py, x0, y0, x1, y1, x2, y2):
+    """:func:`triangle_dist2` (same values), differentiated through the nearest edge only.
+
+    The nearest edge is chosen without gradient, then one segment distance is evaluated on it:
+    the backward pass is that of a single segment instead of three plus two ``minimum``s
+    (about 8x cheaper on CPU). At exact ties the gradient follows the first nearest edge in
+    PyTorch3D's order (v0v1, v0v2, v1v2) rather than splitting it.
+    """
+    sg = jax.lax.stop_gradient
+    d01 = _segment_dist2(*sg((px, py, x0, y0, x1, y1)))
+    d02 = _segment_dist2(*sg((px, py, x0, y0, x2, y2)))
+    d12 = _segment_dist2(*sg((px, py, x1, y1, x2, y2)))
+    e01 = (d01 <= d02) & (d01 <= d12)
+    e02 = ~e01 & (d02 <= d12)
+    ax, ay = jnp.where(e01 | e02, x0, x1), jnp.where(e01 | e02, y0, y1)
+    bx, by = jnp.where(e01, x1, x2), jnp.where(e01, y1, y2)
+    return _segment_dist2(px, py, ax, ay, bx, by)
+
+
 # ------------------------------------------------------------------------------------------
 # Search (non-differentiable): which faces each pixel sees.
 # ------------------------------------------------------------------------------------------
@@ -340,7 +359,7 @@ def _fragment_values(px, py, c, perspective_correct, clip_barycentric_coords):
     if clip_barycentric_coords:
         w0, w1, w2 = clip_bary(w0, w1, w2)
     zbuf = w0 * z0 + w1 * z1 + w2 * z2
-    dist = triangle_dist2(px, py, x0, y0, x1, y1, x2, y2)
+    dist = nearest_edge_dist2(px, py, x0, y0, x1, y1, x2, y2)
     return zbuf, (w0, w1, w2), jnp.where(inside, -dist, dist)
 
 
@@ -605,7 +624,7 @@ def rasterize_face_verts(
     face_verts = face_verts.astype(jnp.float32)
     H, W = parse_image_size(image_size)
     if bin_size is None:
-        bin_size = default_bin_size(H, W)
+        bin_size = default_bin_size(H, W, blur_radius=float(blur_radius))
     if face_verts.shape[1] == 0:  # no faces at all: empty fragments
         return _empty_fragments(face_verts.shape[0], H, W, faces_per_pixel)
     if bin_size == 0:
