@@ -38,6 +38,7 @@ __all__ = ["rasterize_meshes", "rasterize_face_verts", "estimate_memory"]
 K_EPSILON = 1e-8  # PyTorch3D's kEpsilon: zero-area test, area offset, degenerate edges.
 _FINE_STEP_ELEMENTS = 1 << 21  # pixel x candidate pairs evaluated per fine step
 _DEFAULT_JIT_MAX_PER_BIN = 512
+_DENSE_RECOMPUTE_MAX = 1 << 18  # N*H*W*K up to which search + recompute run as one call
 
 
 # ------------------------------------------------------------------------------------------
@@ -501,11 +502,30 @@ def _hit_capacity(slots):
     return cap if cap < slots.size // slots.shape[-1] else None
 
 
-def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, clip_barycentric_coords,
-                    perspective_correct, cull_backfaces, clip_z, cull_to_frustum, **search):
-    """Search (no gradient) then differentiable recompute, compacted to the hits when eager."""
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _fused_impl(face_verts, num_faces, z_clip_value, *, image_size, clip_barycentric_coords,
+                perspective_correct, cull_backfaces, clip_z, cull_to_frustum, **search):
+    """Search and dense recompute in one compiled call (small outputs: no host round trip)."""
     geo = dict(image_size=image_size, perspective_correct=perspective_correct,
                cull_backfaces=cull_backfaces, clip_z=clip_z, cull_to_frustum=cull_to_frustum)
+    primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
+    slots = _search_impl(*primal, clip_barycentric_coords=clip_barycentric_coords, **geo,
+                         **search)
+    return _fragments_impl(face_verts, num_faces, z_clip_value, slots,
+                           clip_barycentric_coords=clip_barycentric_coords, capacity=None, **geo)
+
+
+def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, clip_barycentric_coords,
+                    perspective_correct, cull_backfaces, clip_z, cull_to_frustum, **search):
+    """Search (no gradient) then differentiable recompute, compacted to the hits when eager
+    and the fragments are large (``N*H*W*K > _DENSE_RECOMPUTE_MAX``)."""
+    geo = dict(image_size=image_size, perspective_correct=perspective_correct,
+               cull_backfaces=cull_backfaces, clip_z=clip_z, cull_to_frustum=cull_to_frustum)
+    if face_verts.shape[0] * image_size[0] * image_size[1] * search["faces_per_pixel"] <= (
+        _DENSE_RECOMPUTE_MAX
+    ):
+        return _fused_impl(face_verts, num_faces, z_clip_value,
+                           clip_barycentric_coords=clip_barycentric_coords, **geo, **search)
     primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
     slots = _search_impl(*primal, clip_barycentric_coords=clip_barycentric_coords, **geo,
                          **search)
