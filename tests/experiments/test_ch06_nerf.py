@@ -40,6 +40,7 @@ def _check(metrics, out: Path):
     assert (out / "checkpoint.msgpack").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # ~60 s on 2 cores (trains NeRF); the unit tests stay in the default suite
 def test_quick_procedural(ch06, tmp_path, monkeypatch):
     monkeypatch.delenv("JAX3D_DATA", raising=False)
     metrics = ch06.main(["--quick", "--out", str(tmp_path)])

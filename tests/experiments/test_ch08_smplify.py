@@ -28,6 +28,7 @@ def ch08():
     return module
 
 
+@pytest.mark.slow  # ~35 s on 2 cores; test_smplify covers the fit in the default suite
 def test_quick_run_without_data(ch08, tmp_path, monkeypatch):
     monkeypatch.delenv("JAX3D_DATA", raising=False)
     metrics = ch08.main(["--quick", "--num-bodies", "3", "--out", str(tmp_path)])

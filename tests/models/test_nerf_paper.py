@@ -136,6 +136,7 @@ def test_fine_samples_follow_the_weights():
     assert np.mean((s >= bins[5]) & (s <= bins[6])) > 0.9
 
 
+@pytest.mark.slow  # ~20 s: compiles the full coarse+fine training step
 def test_train_paper_model_runs():
     n = 3
     R, T = look_at_view_transform(dist=2.7, elev=0.0, azim=jnp.array([0.0, 120.0, 240.0]))
