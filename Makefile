@@ -21,6 +21,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	@set -e; for f in experiments/ch*.py; do \
 		name=$$(basename $$f .py); \
+		case $$name in *_common) continue;; esac; \
 		echo "=== $$name"; \
 		$(PY) $$f --quick --out $(OUT)/$$name; \
 	done; echo "demo outputs written under $(OUT)/"
