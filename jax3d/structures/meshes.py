@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.safe_math import safe_norm, safe_normalize
+from jax3d.structures.pytree import ImmutablePytree
 from jax3d.structures.utils import (
     concrete_numpy,
     detach_tree,
@@ -184,7 +185,7 @@ def _verts_normals(verts, faces, num_verts, num_faces) -> jax.Array:
 
 
 @jax.tree_util.register_pytree_node_class
-class Meshes:
+class Meshes(ImmutablePytree):
     """A batch of ``B`` triangle meshes, possibly of different sizes.
 
     ``Meshes(verts, faces, textures=None, *, num_verts=None, num_faces=None)`` where
@@ -203,6 +204,7 @@ class Meshes:
     """
 
     __slots__ = _FIELDS
+    _fields = _FIELDS
 
     def __init__(self, verts, faces, textures=None, *, num_verts=None, num_faces=None):
         if isinstance(verts, (list, tuple)):
@@ -213,35 +215,7 @@ class Meshes:
             raise TypeError("faces is a list, so verts must be a list too (or pass both padded)")
         else:
             fields = _from_padded(verts, faces, num_verts, num_faces)
-        for name, value in zip(_FIELDS, (*fields, textures)):
-            object.__setattr__(self, name, value)
-
-    # -- pytree / immutability ----------------------------------------------------------------
-
-    @classmethod
-    def _from_fields(cls, verts, faces, num_verts, num_faces, textures) -> Meshes:
-        obj = object.__new__(cls)
-        for name, value in zip(_FIELDS, (verts, faces, num_verts, num_faces, textures)):
-            object.__setattr__(obj, name, value)
-        return obj
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in _FIELDS), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children) -> Meshes:
-        del aux
-        return cls._from_fields(*children)
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"Meshes is immutable: cannot set {name!r}; use .replace(...)")
-
-    def replace(self, **changes) -> Meshes:
-        """New Meshes with some raw fields replaced (no validation, like ``flax`` ``replace``)."""
-        unknown = set(changes) - set(_FIELDS)
-        if unknown:
-            raise TypeError(f"unknown Meshes fields {sorted(unknown)}; fields are {_FIELDS}")
-        return Meshes._from_fields(*(changes.get(f, getattr(self, f)) for f in _FIELDS))
+        self._assign((*fields, textures))
 
     def __len__(self) -> int:
         return self.verts.shape[0]

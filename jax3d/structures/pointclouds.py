@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.structures.meshes import batch_index, masked_bounding_boxes
+from jax3d.structures.pytree import ImmutablePytree
 from jax3d.structures.utils import (
     concrete_numpy,
     detach_tree,
@@ -105,7 +106,7 @@ def _from_padded(points, normals, features, num_points):
 
 
 @jax.tree_util.register_pytree_node_class
-class Pointclouds:
+class Pointclouds(ImmutablePytree):
     """A batch of ``B`` point clouds, possibly of different sizes.
 
     ``Pointclouds(points, normals=None, features=None, *, num_points=None)`` where
@@ -120,6 +121,7 @@ class Pointclouds:
     """
 
     __slots__ = _FIELDS
+    _fields = _FIELDS
 
     def __init__(self, points, normals=None, features=None, *, num_points=None):
         if isinstance(points, (list, tuple)):
@@ -128,35 +130,7 @@ class Pointclouds:
             fields = _from_lists(points, normals, features)
         else:
             fields = _from_padded(points, normals, features, num_points)
-        for name, value in zip(_FIELDS, fields):
-            object.__setattr__(self, name, value)
-
-    # -- pytree / immutability ----------------------------------------------------------------
-
-    @classmethod
-    def _from_fields(cls, points, normals, features, num_points) -> Pointclouds:
-        obj = object.__new__(cls)
-        for name, value in zip(_FIELDS, (points, normals, features, num_points)):
-            object.__setattr__(obj, name, value)
-        return obj
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in _FIELDS), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children) -> Pointclouds:
-        del aux
-        return cls._from_fields(*children)
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"Pointclouds is immutable: cannot set {name!r}; use .replace(...)")
-
-    def replace(self, **changes) -> Pointclouds:
-        """New Pointclouds with raw fields replaced (no validation, like ``flax`` ``replace``)."""
-        unknown = set(changes) - set(_FIELDS)
-        if unknown:
-            raise TypeError(f"unknown Pointclouds fields {sorted(unknown)}; fields are {_FIELDS}")
-        return Pointclouds._from_fields(*(changes.get(f, getattr(self, f)) for f in _FIELDS))
+        self._assign(fields)
 
     def __len__(self) -> int:
         return self.points.shape[0]

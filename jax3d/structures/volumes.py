@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.structures.meshes import batch_index
+from jax3d.structures.pytree import ImmutablePytree
 from jax3d.structures.utils import concrete_numpy, detach_tree, list_to_padded, to_device
 
 __all__ = ["Volumes"]
@@ -72,7 +73,7 @@ def _per_volume_xyz(x, batch: int, name: str, allow_scalar: bool) -> jax.Array:
 
 
 @jax.tree_util.register_pytree_node_class
-class Volumes:
+class Volumes(ImmutablePytree):
     """A batch of ``B`` voxel grids (PyTorch3D ``Volumes``).
 
     ``Volumes(densities, features=None, voxel_size=1.0, volume_translation=(0, 0, 0),
@@ -91,6 +92,8 @@ class Volumes:
     """
 
     __slots__ = (*_FIELDS, "align_corners")
+    _fields = _FIELDS
+    _static = ("align_corners",)
 
     def __init__(self, densities, features=None, voxel_size=1.0,
                  volume_translation=(0.0, 0.0, 0.0), align_corners: bool = True):
@@ -107,29 +110,7 @@ class Volumes:
         vs = _per_volume_xyz(voxel_size, b, "voxel_size", allow_scalar=True)
         vt = _per_volume_xyz(volume_translation, b, "volume_translation", allow_scalar=False)
         values = (dens, feats, jnp.asarray(sizes), vs, vt, bool(align_corners))
-        for name, value in zip(self.__slots__, values):
-            object.__setattr__(self, name, value)
-
-    # -- pytree / immutability ----------------------------------------------------------------
-
-    @classmethod
-    def _from_fields(cls, densities, features, grid_sizes, voxel_size, volume_translation,
-                     align_corners) -> Volumes:
-        obj = object.__new__(cls)
-        values = (densities, features, grid_sizes, voxel_size, volume_translation, align_corners)
-        for name, value in zip(cls.__slots__, values):
-            object.__setattr__(obj, name, value)
-        return obj
-
-    def tree_flatten(self):
-        return tuple(getattr(self, f) for f in _FIELDS), self.align_corners
-
-    @classmethod
-    def tree_unflatten(cls, aux, children) -> Volumes:
-        return cls._from_fields(*children, aux)
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"Volumes is immutable: cannot set {name!r}")
+        self._assign(values)
 
     def __len__(self) -> int:
         return self._densities.shape[0]
