@@ -7,13 +7,16 @@ component, betas ~ U(0, 0.03), global rotation pi about x, as in the book) is po
     python experiments/ch08_smpl.py --docs-images docs/images   # refresh docs/smpl.md figures
 
 Without --model the synthetic capsule body (`synthetic_body_model`) stands in for the licensed
-SMPL file. Figures use matplotlib (`draw_bodies` is the hook to swap in a mesh renderer).
+SMPL file. The bodies are drawn with jax3d's mesh renderer (hard Phong, vertex colours by
+dominant skinning joint: the body's left orange, its right blue), each seen from the front
+(camera on +Z, the direction SMPL bodies face) at a distance that frames the whole body.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -23,9 +26,12 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from jax3d.io import save_obj
-from jax3d.models.smpl import load_smpl, smpl_forward, synthetic_body_model
-from jax3d.vis import plot_mesh
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ch08_render_common import on_white, part_colors, render_front  # noqa: E402
+
+from jax3d.io import save_obj  # noqa: E402
+from jax3d.models.smpl import load_smpl, smpl_forward, synthetic_body_model  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,14 +60,15 @@ def random_body(key, model, batch: int = 1):
     return betas, body_pose, global_orient
 
 
-def draw_bodies(panels, faces, path: Path) -> None:
-    """Side-by-side flat-shaded meshes (matplotlib). Hook: replace with jax3d's mesh renderer
-    (rasterize + shade) once it exists; ``panels`` is a list of (title, (V, 3) verts, +Y up)."""
-    fig = Figure(figsize=(4.5 * len(panels), 5), dpi=90)
+def draw_bodies(panels, faces, colors, path: Path, image_size: int = 320) -> None:
+    """Side-by-side renders (jax3d's hard-Phong mesh renderer, each body framed from the front
+    by `frontal_camera`) with titles; ``panels`` is a list of (title, (V, 3) verts, +Y up)."""
+    fig = Figure(figsize=(3.2 * len(panels), 3.5), dpi=100)
     FigureCanvasAgg(fig)
     for i, (title, verts) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1, projection="3d")
-        plot_mesh(verts, faces, ax=ax, title=title, elev=10.0, azim=-90.0)
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax.imshow(on_white(render_front(verts, faces, colors, image_size=image_size)))
+        ax.set_title(title, fontsize=10)
         ax.set_axis_off()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,9 +103,10 @@ def main(argv=None) -> dict:
     save_obj(out / "smpl_template.obj", np.asarray(rest.vertices[0]), faces)
     panels = [("rest template", np.asarray(rest.vertices[0])),
               ("random pose and shape", np.asarray(upright.vertices[0]))]  # fmt: skip
-    draw_bodies(panels, faces, out / "smpl_bodies.png")
+    colors = part_colors(model.weights)
+    draw_bodies(panels, faces, colors, out / "smpl_bodies.png")
     if args.docs_images is not None:
-        draw_bodies(panels, faces, Path(args.docs_images) / "smpl_bodies.png")
+        draw_bodies(panels, faces, colors, Path(args.docs_images) / "smpl_bodies.png")
     verts = np.asarray(posed.vertices[0])
     metrics = {
         "data_source": source,

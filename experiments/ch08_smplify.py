@@ -8,13 +8,16 @@ fitted in one jitted, vmapped batch; reprojection error, MPJPE, PA-MPJPE and suc
 
 Without --model the synthetic capsule body is used for everything (the real-image fits are
 then labelled as such); without JAX3D_DATA a synthetic GMM pose prior replaces gmm_08.pkl and
-the real-image part is skipped.
+the real-image part is skipped. Fitted meshes are drawn with jax3d's mesh renderer (hard
+Phong) from the fitted SMPLify camera (f = 5000 px, principal point at the image centre),
+blended over the photos and under the synthetic skeletons; smpl_mesh_*.png adds a side view.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -26,10 +29,24 @@ from matplotlib.figure import Figure
 from PIL import Image
 from tqdm import tqdm
 
-from jax3d.datasets import data_path, has_data
-from jax3d.io import save_obj
-from jax3d.models.smpl import load_smpl, lsp_joints, smpl_forward, synthetic_body_model
-from jax3d.models.smplify import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ch08_render_common import (  # noqa: E402
+    BODY_RGB,
+    on_white,
+    render_front,
+    render_smplify_view,
+)
+
+from jax3d.datasets import data_path, has_data  # noqa: E402
+from jax3d.io import save_obj  # noqa: E402
+from jax3d.models.smpl import (  # noqa: E402
+    load_smpl,
+    lsp_joints,
+    smpl_forward,
+    synthetic_body_model,
+)
+from jax3d.models.smplify import (  # noqa: E402
     SMPLifySettings,
     body_spheres,
     load_gmm_prior,
@@ -37,14 +54,14 @@ from jax3d.models.smplify import (
     smplify,
     synthetic_gmm_prior,
 )
-from jax3d.ops import corresponding_points_alignment
-from jax3d.vis import plot_mesh
+from jax3d.ops import corresponding_points_alignment  # noqa: E402
 
 # LSP skeleton for drawing: (joint, joint) index pairs
 LSP_BONES = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 8), (3, 9),
              (8, 12), (9, 12), (12, 13), (2, 3))  # fmt: skip
 SUCCESS_PX = 10.0  # a synthetic fit succeeds when its mean 2D joint error is below this
 IMAGE_SIZE = (500.0, 500.0)
+RENDER_PX = 480  # long side of the mesh renders overlaid on the (small) LSP photos
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -136,12 +153,16 @@ def synthetic_metrics(model, data, result) -> dict:
     }
 
 
-def draw_synthetic(data, result, path: Path, count: int = 6) -> None:
+def draw_synthetic(data, result, verts, faces, path: Path, count: int = 6) -> None:
+    """The first ``count`` synthetic bodies: the fitted mesh rendered from the fitted SMPLify
+    camera (half resolution), noisy input joints (green) and fitted joints (red)."""
     count = min(count, len(data["clean"]))
+    renders = render_smplify_view(verts[:count], faces, IMAGE_SIZE, scale=0.5)
     fig = Figure(figsize=(3 * count, 3.4), dpi=80)
     FigureCanvasAgg(fig)
     for i in range(count):
         ax = fig.add_subplot(1, count, i + 1)
+        ax.imshow(on_white(renders[i]), extent=(0, IMAGE_SIZE[1], IMAGE_SIZE[0], 0))
         draw_skeleton(ax, np.asarray(data["noisy"][i]), "tab:green", "input")
         draw_skeleton(ax, np.asarray(result.joints_2d[i]), "tab:red", "fit")
         ax.set_xlim(0, IMAGE_SIZE[1])
@@ -175,13 +196,15 @@ def load_lsp_images():
     return items
 
 
-def draw_image_fit(img, detected, projected, mesh_px, title, path: Path) -> None:
-    """The photo with the projected mesh vertices, detected (green) and fitted (red) joints."""
+def draw_image_fit(img, detected, projected, render, title, path: Path) -> None:
+    """The photo with the fitted mesh (rendered from the SMPLify camera, ``render`` (h, w, 4)
+    at any multiple of the photo's size) blended in, detected (green) and fitted (red) joints."""
     fig = Figure(figsize=(4, 4 * img.shape[0] / img.shape[1] + 0.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    ax.imshow(img)
-    ax.plot(mesh_px[:, 0], mesh_px[:, 1], ",", color="white", alpha=0.25)
+    extent = (0, img.shape[1], img.shape[0], 0)
+    ax.imshow(img, extent=extent)
+    ax.imshow(np.concatenate([render[..., :3], 0.6 * render[..., 3:]], -1), extent=extent)
     draw_skeleton(ax, detected, "lime", "detected")
     draw_skeleton(ax, projected, "red", "SMPLify")
     ax.set_xlim(0, img.shape[1])
@@ -193,11 +216,26 @@ def draw_image_fit(img, detected, projected, mesh_px, title, path: Path) -> None
     fig.savefig(path)
 
 
-def draw_mesh(verts, faces, title, path: Path) -> None:
-    """The fitted mesh seen from the camera side (matplotlib; hook for a mesh renderer)."""
-    fig = plot_mesh(verts, faces, title=title, elev=5.0, azim=90.0)
-    fig.axes[0].set_axis_off()
+def draw_mesh(views, title, path: Path) -> None:
+    """Side-by-side renders of a fitted mesh; ``views`` is a list of (name, (h, w, 4) RGBA)."""
+    fig = Figure(figsize=(3.2 * len(views), 3.6), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (name, rgba) in enumerate(views):
+        ax = fig.add_subplot(1, len(views), i + 1)
+        ax.imshow(on_white(rgba))
+        ax.set_title(f"{title}, {name}", fontsize=8)
+        ax.set_axis_off()
+    fig.tight_layout()
     fig.savefig(path)
+
+
+def crop_to_alpha(rgba, pad: int = 8):
+    """``rgba (H, W, 4)`` cut to its covered pixels' bounding box plus ``pad``."""
+    ys, xs = np.nonzero(rgba[..., 3] > 0)
+    if len(ys) == 0:
+        return rgba
+    y0, x0 = max(ys.min() - pad, 0), max(xs.min() - pad, 0)
+    return rgba[y0 : ys.max() + pad + 1, x0 : xs.max() + pad + 1]
 
 
 def save_real_fits(model, images, result, out: Path, model_src: str, docs: Path | None) -> dict:
@@ -205,18 +243,16 @@ def save_real_fits(model, images, result, out: Path, model_src: str, docs: Path 
     faces = np.asarray(model.faces)
     metrics = {}
     for i, (name, img, j2d, conf) in enumerate(images):
-        size = jnp.array([[img.shape[0], img.shape[1]]], jnp.float32)
-        mesh_px = np.asarray(project_points(verts[i : i + 1], jnp.zeros((1, 3)), size)[0])
+        scale = RENDER_PX / max(img.shape[:2])
+        render = render_smplify_view(verts[i : i + 1], faces, img.shape[:2], scale=scale)[0]
+        # the camera view cut to the body, and a side view (frontal_camera at azimuth 90)
+        views = [("SMPLify camera", crop_to_alpha(render)),
+                 ("side", render_front(verts[i], faces, BODY_RGB, azim=90.0))]  # fmt: skip
         title = f"{name}: SMPLify with {model_src}"
         for folder in [out] + ([docs] if docs is not None else []):
-            draw_image_fit(img, j2d, np.asarray(result.joints_2d[i]), mesh_px, title,
+            draw_image_fit(img, j2d, np.asarray(result.joints_2d[i]), render, title,
                            folder / f"smpl_fit_{name}.png")  # fmt: skip
-            draw_mesh(
-                np.asarray(verts[i]),
-                faces,
-                f"{name}: fitted mesh",
-                folder / f"smpl_mesh_{name}.png",
-            )
+            draw_mesh(views, f"{name}: fitted mesh", folder / f"smpl_mesh_{name}.png")
         save_obj(out / f"fit_{name}.obj", np.asarray(verts[i]), faces)
         w = conf > 0.5
         err = np.linalg.norm(np.asarray(result.joints_2d[i]) - j2d, axis=-1)
@@ -260,7 +296,12 @@ def main(argv=None) -> dict:
     metrics = {"model": model_src, "pose_prior": prior_src, "settings": repr(settings)}
     metrics["synthetic"] = synthetic_metrics(model, data, synth)
     metrics["synthetic"]["seconds_per_fit_including_compile"] = fit_seconds / len(j2d)
-    draw_synthetic(data, synth, out / "smplify_synthetic.png")
+    _, synth_verts = fitted_joints(model, synth)
+    faces = np.asarray(model.faces)
+    draw_synthetic(data, synth, synth_verts, faces, out / "smplify_synthetic.png")
+    if args.docs_images is not None:
+        draw_synthetic(data, synth, synth_verts, faces,
+                       args.docs_images / "smpl_smplify_synthetic.png")  # fmt: skip
     if images:
         metrics["lsp"] = save_real_fits(model, images, real, out, model_src, args.docs_images)
     else:
