@@ -1,9 +1,10 @@
 """Shared pieces of the chapter 4 pose-estimation experiments (silhouette and texture).
 
 A camera position ``p (3,)`` is the only parameter: ``R = look_at_rotation(p)``, ``T = -R^T p``
-(the book's model). ``fit_positions`` runs Adam on ``S`` starting positions at once: one jitted,
-vmapped step; each start stops (freezes) at the first iteration whose loss is below the
-threshold, as the book's ``if loss < threshold: break``.
+(the book's model). ``fit_positions`` runs Adam on ``S`` starting positions at once: the S starts
+are one batch of S cameras looking at S copies of the mesh (no ``vmap``, so the rasterizer
+sees one batch and sizes its work from the true bin counts); each start stops (freezes) at the
+first iteration whose loss is below the threshold, as the book's ``if loss < threshold: break``.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from jax3d.vis import plot_losses, save_gif, save_image
 
 
 def camera_from_position(position: jax.Array) -> FoVPerspectiveCameras:
-    """One camera at ``position (3,)`` looking at the origin (the book's R, T)."""
-    R = look_at_rotation(position[None])  # (1, 3, 3)
-    T = -jnp.einsum("bji,bj->bi", R, position[None])  # -R^T p
+    """Cameras at ``position`` (3,) or (S, 3) looking at the origin (the book's R, T)."""
+    position = jnp.atleast_2d(position)
+    R = look_at_rotation(position)  # (S, 3, 3)
+    T = -jnp.einsum("bji,bj->bi", R, position)  # -R^T p
     return FoVPerspectiveCameras(R=R, T=T)
 
 
@@ -93,35 +95,43 @@ def random_starts(seed: int, n: int, r_min: float = 3.0, r_max: float = 7.0) -> 
     return (d * rng.uniform(r_min, r_max, size=(n, 1))).astype(np.float32)
 
 
-def make_step(loss_fn, optimizer, threshold: float):
-    """Jitted vmapped step: ``(pos (S, 3), opt_state, done (S,)) -> (pos, state, done, loss)``.
+def make_step(loss_fn, optimizer, threshold: float, jit: bool = False):
+    """Step ``(pos (S, 3), opt_state, done (S,)) -> (pos, state, done, loss (S,))``.
 
-    ``loss_fn(position (3,)) -> scalar``. A start whose loss (before the update) is below
-    ``threshold`` is marked done and keeps its position from then on.
+    ``loss_fn(positions (S, 3)) -> (S,)`` per-start losses of one batched render (start s
+    depends only on ``positions[s]``, so the gradient of the sum is every start's own). A start
+    whose loss (before the update) is below ``threshold`` is marked done and keeps its position
+    from then on. ``jit=False`` (the default) runs the step eagerly: the rasterizer then jits
+    its search and recompute itself with work sized from the true bin and fragment counts.
     """
-    value_and_grad = jax.vmap(jax.value_and_grad(loss_fn))
 
-    @jax.jit
+    def total(pos):
+        losses = loss_fn(pos)
+        return losses.sum(), losses
+
+    value_and_grad = jax.value_and_grad(total, has_aux=True)
+
     def step(pos, opt_state, done):
-        loss, grad = value_and_grad(pos)
+        (_, loss), grad = value_and_grad(pos)
         grad = jnp.where(jnp.isfinite(grad), grad, 0.0)
         updates, new_state = optimizer.update(grad, opt_state, pos)
         now_done = done | (loss < threshold)
         new_pos = jnp.where(now_done[:, None], pos, optax.apply_updates(pos, updates))
         return new_pos, new_state, now_done, loss
 
-    return step
+    return jax.jit(step) if jit else step
 
 
 def fit_positions(loss_fn, starts, *, lr: float, max_iters: int, threshold: float,
-                  on_iteration=None, desc: str = "fit"):  # fmt: skip
+                  on_iteration=None, desc: str = "fit", jit: bool = False):  # fmt: skip
     """Adam from ``starts (S, 3)``; returns dict with ``positions (S, 3)``, ``losses
     (T, S)`` and ``iterations (S,)`` (1-based iteration that reached the threshold, or -1).
 
-    ``on_iteration(i, positions)`` is called before each update (e.g. to render a frame).
+    ``loss_fn(positions (S, 3)) -> (S,)``. ``on_iteration(i, positions)`` is called before
+    each update (e.g. to render a frame).
     """
     optimizer = optax.adam(lr)
-    step = make_step(loss_fn, optimizer, threshold)
+    step = make_step(loss_fn, optimizer, threshold, jit=jit)
     pos = jnp.asarray(starts, jnp.float32)
     state = optimizer.init(pos)
     done = jnp.zeros(pos.shape[0], bool)

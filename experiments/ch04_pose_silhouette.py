@@ -7,7 +7,7 @@ Phong shader (light at (0, 0, -3)); the target silhouette is ``rgb.max(-1) != 1`
 camera-position parameter starts at (3.0, 6.9, 2.5); loss = sum of squared silhouette
 differences; Adam lr 0.05; at most 200 iterations, stop when loss < 500.
 
-``--starts N`` runs N random starts (radius 3..7) at once with vmap and reports the success
+``--starts N`` runs N random starts (radius 3..7) at once as one batch and reports the success
 rate. ``--quick`` renders 64 x 64 (K = 20); the threshold scales with the image side (the loss
 comes from boundary pixels).
 
@@ -65,9 +65,12 @@ def silhouette_renderer(image_size: int, faces_per_pixel: int) -> MeshRenderer:
 
 
 def make_loss(mesh, renderer: MeshRenderer, target_silhouette):
-    def loss_fn(position):
-        image = renderer(mesh, cameras=camera_from_position(position))
-        return jnp.sum((image[0, ..., 3] - target_silhouette) ** 2)
+    """``loss_fn(positions (S, 3)) -> (S,)`` summed squared silhouette errors, one batch."""
+
+    def loss_fn(positions):
+        meshes = mesh.extend(positions.shape[0])
+        image = renderer(meshes, cameras=camera_from_position(positions))
+        return jnp.sum((image[..., 3] - target_silhouette) ** 2, axis=(1, 2))
 
     return loss_fn
 
@@ -76,7 +79,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="64x64, K=20 (seconds)")
     p.add_argument("--out", type=Path, default=Path("out/ch04_pose_silhouette"))
-    p.add_argument("--starts", type=int, default=0, help="also run N random starts (vmap)")
+    p.add_argument("--starts", type=int, default=0, help="also run N random starts (one batch)")
     p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=None, help="override the image side")

@@ -8,7 +8,7 @@ Phong shader; the target silhouette is ``rgb.max(-1) != 1``. Loss = 1.0 * sum of
 silhouette differences + 0.1 * sum of squared RGB differences; the camera position starts at
 (3.0, 6.9, 2.5); Adam lr 0.05; at most 200 iterations, stop when loss < 800.
 
-``--starts N`` runs N random starts (radius 3..7) at once (vmap) and reports the success rate.
+``--starts N`` runs N random starts (radius 3..7) at once (one batch) and reports the success rate.
 ``--quick`` renders 64 x 64 (K = 20 / 10); the threshold scales with the image side.
 
     python experiments/ch04_pose_texture.py --quick --out out/ch04_tex
@@ -75,12 +75,13 @@ def soft_renderers(image_size: int, k_sil: int, k_tex: int):
 def make_loss(mesh, renderers, target_sil, target_rgb):
     sil_renderer, tex_renderer = renderers
 
-    def loss_fn(position):
-        cams = camera_from_position(position)
-        sil = sil_renderer(mesh, cameras=cams)[0, ..., 3]
-        rgb = tex_renderer(mesh, cameras=cams)[0, ..., :3]
-        loss_s = jnp.sum((sil - target_sil) ** 2)
-        loss_t = jnp.sum((rgb - target_rgb) ** 2)
+    def loss_fn(positions):  # (S, 3) -> (S,), one batched render per renderer
+        cams = camera_from_position(positions)
+        meshes = mesh.extend(positions.shape[0])
+        sil = sil_renderer(meshes, cameras=cams)[..., 3]
+        rgb = tex_renderer(meshes, cameras=cams)[..., :3]
+        loss_s = jnp.sum((sil - target_sil) ** 2, axis=(1, 2))
+        loss_t = jnp.sum((rgb - target_rgb) ** 2, axis=(1, 2, 3))
         return WEIGHTS[0] * loss_s + WEIGHTS[1] * loss_t
 
     return loss_fn
@@ -90,7 +91,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="64x64, K=20/10 (seconds)")
     p.add_argument("--out", type=Path, default=Path("out/ch04_pose_texture"))
-    p.add_argument("--starts", type=int, default=0, help="also run N random starts (vmap)")
+    p.add_argument("--starts", type=int, default=0, help="also run N random starts (one batch)")
     p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=None, help="override the image side")

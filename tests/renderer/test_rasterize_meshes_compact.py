@@ -1,4 +1,4 @@
-"""The eager compacted recompute (covered pixels only) equals the fused dense one."""
+"""The eager compacted recompute (fragments only) equals the fused dense one."""
 
 from __future__ import annotations
 
@@ -42,9 +42,11 @@ def test_compacted_equals_dense_values_and_grads(monkeypatch, blur, K, persp):
 
 def test_hit_capacity_rounding_and_traced():
     slots = -np.ones((1, 64, 64, 2), np.int32)
-    slots[0, :10, :50, 0] = 3  # 500 covered pixels
+    slots[0, :10, :50, 0] = 3  # 500 fragments
     cap = rm._hit_capacity(jnp.asarray(slots))
     assert 500 <= cap <= 768
-    slots[0, :, :, 0] = 1  # everything covered: no compaction
+    slots[0, :10, :50, 1] = 4  # 1000 fragments
+    assert 1000 <= rm._hit_capacity(jnp.asarray(slots)) <= 1536
+    slots[0] = 1  # every entry is a fragment: no compaction
     assert rm._hit_capacity(jnp.asarray(slots)) is None
-    assert jax.jit(lambda s: jnp.int32(rm._hit_capacity(s) is None))(jnp.asarray(slots)) == 1
+    assert jax.jit(lambda s: jnp.int32(rm._hit_capacity(s) == "auto"))(jnp.asarray(slots)) == 1

@@ -276,7 +276,98 @@ def _mesh_runner(backend, settings):
     return functools.partial(map_fine, functools.partial(fine_rasterize_bin, **settings))
 
 
-def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard):
+def merge_nearest(best_key, best_slot, key, slot, K):
+    """Running K nearest: sorted (..., K) keys/slots merged with new (..., M) ones -> (..., K).
+
+    Ties go to the running entries, then to the lower column, so feeding candidates in
+    increasing id order reproduces :func:`select_nearest` over all of them at once.
+    """
+    if K == 1:
+        j = jnp.argmin(key, axis=-1)[..., None]
+        k_new = jnp.take_along_axis(key, j, -1)
+        better = k_new < best_key
+        return (jnp.where(better, k_new, best_key),
+                jnp.where(better, jnp.take_along_axis(slot, j, -1), best_slot))
+    neg, j = jax.lax.top_k(-jnp.concatenate([best_key, key], -1), K)
+    return -neg, jnp.take_along_axis(jnp.concatenate([best_slot, slot], -1), j, -1)
+
+
+def dynamic_search(keys_fn, table, bins, px, py, K, *, group, chunk):
+    """K nearest primitives of every bin's pixels with data-dependent work (jit path).
+
+    Bins are sorted by candidate count and processed ``group`` at a time (a ``while_loop``
+    that stops at the first group without candidates); each group runs a ``while_loop`` over its candidates ``chunk`` at a time, up to the
+    fullest bin of the group, merging into a running top-K (:func:`merge_nearest`). So the
+    work follows the true counts (as the eager plan does) while every shape stays static:
+    no per-bin capacity, only the flat list's E.
+
+    Args:
+        keys_fn: ``(px (P,), py (P,), cand (M, ...), ids (M,)) -> (key (P, M), slot (P, M))``,
+            key +inf where the pair is not a hit (:func:`bin_keys`).
+        table: (N, F, ...) primitive rows; bins: ``(sorted_ids (N, E), starts, counts)`` with
+            (N, NB) starts and counts; px, py: (NB, P) pixel centres.
+
+    Returns:
+        (N * NB, P, K) int32 slots sorted by key (-1 when empty).
+    """
+    sorted_ids, starts, counts = bins
+    N, NB = counts.shape
+    E = sorted_ids.shape[1]
+    P = px.shape[1]
+    T = N * NB
+    G = max(1, min(group, T))
+    n_groups = -(-T // G)
+    flat = jnp.concatenate([counts.reshape(T), jnp.zeros((1,), counts.dtype)])
+    order = jnp.argsort(-flat[:T], stable=True).astype(jnp.int32)
+    order = jnp.concatenate([order, jnp.full((n_groups * G - T,), T, jnp.int32)])
+    m = jnp.arange(chunk, dtype=jnp.int32)
+
+    def one_group(sel):  # (G,) flat bin indices, T = padding
+        cnt = flat[sel]
+        s = jnp.minimum(sel, T - 1)
+        n, b = s // NB, s % NB
+        st = starts[n, b]
+        gpx, gpy = px[b], py[b]
+        n_iter = (cnt.max() + chunk - 1) // chunk
+
+        def body(state):
+            j, bk, bs = state
+            mm = j * chunk + m
+            pos = jnp.minimum(st[:, None] + mm[None], E - 1)
+            cid = jnp.where(mm[None] < cnt[:, None], sorted_ids[n[:, None], pos], -1)
+            cand = table[n[:, None], jnp.maximum(cid, 0)]
+            key, slot = jax.vmap(keys_fn)(gpx, gpy, cand, cid)
+            bk, bs = merge_nearest(bk, bs, key, slot, K)
+            return j + 1, bk, bs
+
+        init = (jnp.int32(0), jnp.full((G, P, K), jnp.inf, jnp.float32),
+                jnp.full((G, P, K), -1, jnp.int32))
+        _, bk, bs = jax.lax.while_loop(lambda st_: st_[0] < n_iter, body, init)
+        return jnp.where(jnp.isfinite(bk), bs, -1)
+
+    def group_has_work(state):  # groups are sorted: the first empty one ends the loop
+        g, _ = state
+        return (g < n_groups) & (flat[order[jnp.minimum(g, n_groups - 1) * G]] > 0)
+
+    def run_group(state):
+        g, out = state
+        sel = jax.lax.dynamic_slice_in_dim(order, g * G, G)
+        return g + 1, jax.lax.dynamic_update_index_in_dim(out, one_group(sel), g, 0)
+
+    out = jnp.full((n_groups, G, P, K), -1, jnp.int32)
+    _, out = jax.lax.while_loop(group_has_work, run_group, (jnp.int32(0), out))
+    res = jnp.full((T + 1, P, K), -1, jnp.int32)
+    res = res.at[order].set(out.reshape(n_groups * G, P, K), mode="drop")
+    return res[:T]
+
+
+def _dynamic_sizes(P: int, K: int) -> tuple[int, int]:
+    """(group, chunk) for :func:`dynamic_search`: about 2**17 pairs per loop step."""
+    chunk = 32 if K <= 32 else 64
+    return max(1, (1 << 17) // (P * chunk)), chunk
+
+
+def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard, keys=None):
     """Indices (N, H, W, K) of the primitives each pixel sees (mesh faces or points).
 
     Args:
@@ -285,8 +376,10 @@ def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard):
         plan: ``(E, tiers)``: E is the capacity of each item's flat (bin, primitive) list and
             ``tiers = ((B_t, M_t), ...)`` processes the B_t fullest bins left with M_t
             candidates each (bins sorted by count), so padding stays proportional to counts.
+            ``tiers=None`` (the jit path) runs :func:`dynamic_search` with ``keys`` instead.
         run: ``run(table, bins, n, b, px, py, M) -> (B, P, K)``, e.g. :func:`map_fine`.
         guard: check capacities in the traced code and fall back to all primitives on overflow.
+        keys: the keys function of :func:`dynamic_search` (needed when ``tiers`` is None).
     """
     H, W = image_size
     N, F = table.shape[:2]
@@ -302,6 +395,9 @@ def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard):
     order = jnp.argsort(-flat, stable=True).astype(jnp.int32)
 
     def binned():
+        if tiers is None:
+            group, chunk = _dynamic_sizes(P, K)
+            return dynamic_search(keys, table, bins, px, py, K, group=group, chunk=chunk)
         out = jnp.full((N * NB, P, K), -1, jnp.int32)
         r0 = 0
         for nb_t, m_t in tiers:
@@ -315,11 +411,24 @@ def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard):
         return run(table, None, idx // NB, idx % NB, px, py, F)
 
     if guard:
-        overflow = (flat.max() > tiers[0][1]) | (total.max() > E)
+        overflow = total.max() > E
+        if tiers is not None:
+            overflow = overflow | (flat.max() > tiers[0][1])
+        jax.debug.callback(_warn_overflow, overflow, total.max(), E)
         out = jax.lax.cond(overflow, every_primitive, binned)
     else:
         out = binned()
     return unbin_pixels(out.reshape(N, NB, P, K), H, W, bin_size)
+
+
+def _warn_overflow(overflow, total, capacity):
+    if bool(np.any(overflow)):
+        warnings.warn(
+            f"rasterization bins overflowed under jit ({int(np.max(total))} (bin, primitive) "
+            f"overlaps, capacity {capacity}): fell back to testing every primitive in every "
+            "bin (exact but slow); raise max_faces_per_bin / max_points_per_bin.",
+            stacklevel=2,
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -370,45 +479,114 @@ def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, 
     Args:
         face_verts: (N, T, 3, 3) float32 (T faces or clipped slots), differentiable.
         slots: (N, H, W, K) int32 indices into T, -1 where empty.
-        capacity: static bound on the number of pixels hit (``slots[..., k] >= 0`` for some
-            k), or None (``N*H*W``). Only those pixels are evaluated (the first ``capacity``
-            in row-major order) and scattered back as rows, so the work and the backward
-            scatter scale with the covered pixels, not the image.
+        capacity: static bound on the number of fragments (``slots >= 0``), or None
+            (``N*H*W*K``, dense). Only those entries are evaluated (the first ``capacity`` in
+            row-major order) and scattered back, so the work and the backward scatter scale
+            with the fragments, not with the image times K. ``"auto"`` (the jit path) picks
+            the smallest of a few static capacities that fits, with ``lax.switch``.
     """
+    if capacity == "auto":
+        return _recompute_switch(face_verts, slots, perspective_correct,
+                                 clip_barycentric_coords)
     N, H, W, K = slots.shape
     T = face_verts.shape[1]
-    npix = N * H * W
-    C = npix if capacity is None else int(min(capacity, npix))
+    total = N * H * W * K
+    C = total if capacity is None else int(min(capacity, total))
     xs, ys = (jnp.asarray(a) for a in pixel_centers_ndc(H, W))
-    rows = slots.reshape(npix, K)
-    if C == npix:  # dense: every pixel, no compaction
-        p = jnp.arange(npix, dtype=jnp.int32)
-        p_ok = jnp.ones((npix,), bool)
+    flat = slots.reshape(total)
+    if C == total:  # dense: every entry, no compaction
+        e = jnp.arange(total, dtype=jnp.int32)
+        e_ok = jnp.ones((total,), bool)
     else:
-        (p,) = jnp.nonzero((rows >= 0).any(-1), size=C, fill_value=npix)
-        p_ok = p < npix
-        p = p.astype(jnp.int32)
-    p_safe = jnp.where(p_ok, p, 0)
-    s = rows[p_safe]  # (C, K)
-    ok = (s >= 0) & p_ok[:, None]
-    n, y, x = p_safe // (H * W), (p_safe // W) % H, p_safe % W
+        (e,) = jnp.nonzero(flat >= 0, size=C, fill_value=total)
+        e_ok = e < total
+        e = e.astype(jnp.int32)
+    e_safe = jnp.where(e_ok, e, 0)
+    s = flat[e_safe]  # (C,)
+    ok = (s >= 0) & e_ok
+    pix = e_safe // K
+    n, y, x = pix // (H * W), (pix // W) % H, pix % W
     table_t = face_verts.reshape(N * T, 9).T
-    c = _gather_coords(table_t, (n[:, None] * T + jnp.maximum(s, 0)).reshape(C * K))
+    c = _gather_coords(table_t, n * T + jnp.maximum(s, 0))
     safe = _SAFE_TRIANGLE.reshape(9)
-    c = tuple(jnp.where(ok, c[i].reshape(C, K), safe[i]) for i in range(9))
+    c = tuple(jnp.where(ok, c[i], safe[i]) for i in range(9))
     zbuf, (w0, w1, w2), dist = _fragment_values(
-        xs[x][:, None], ys[y][:, None], c, perspective_correct, clip_barycentric_coords
+        xs[x], ys[y], c, perspective_correct, clip_barycentric_coords
     )
     neg = jnp.float32(-1.0)
     zbuf, dist = jnp.where(ok, zbuf, neg), jnp.where(ok, dist, neg)
     bary = jnp.where(ok[..., None], jnp.stack([w0, w1, w2], -1), neg)
-    if C < npix:
+    if C < total:
         def put(v):
-            out = jnp.full((npix,) + v.shape[1:], neg)
-            return out.at[p].set(v, mode="drop", unique_indices=True, indices_are_sorted=True)
+            out = jnp.full((total,) + v.shape[1:], neg)
+            return out.at[e].set(v, mode="drop", unique_indices=True, indices_are_sorted=True)
 
         zbuf, bary, dist = put(zbuf), put(bary), put(dist)
     return zbuf.reshape(N, H, W, K), bary.reshape(N, H, W, K, 3), dist.reshape(N, H, W, K)
+
+
+_MIN_SWITCH_CAPACITY = 1 << 12
+
+
+def _switch_capacities(total: int) -> tuple[int, ...]:
+    """Static fragment capacities tried under jit: ``total / 2**k`` for k = 10, 8, 6, 5, 4, 3,
+    2 (at least 4096 each; finer steps where the backward scatter matters most)."""
+    caps = (total >> k for k in (10, 8, 6, 5, 4, 3, 2))
+    return tuple(c for c in caps if c >= _MIN_SWITCH_CAPACITY)
+
+
+def _switch_branches(slots, perspective_correct, clip_barycentric_coords):
+    """(index, branches): :func:`_recompute` at each capacity of :func:`_switch_capacities`
+    (then dense); ``index`` picks the smallest that holds the traced fragment count."""
+    caps = _switch_capacities(slots.size)
+    count = (slots >= 0).sum()
+    index = sum((count > c).astype(jnp.int32) for c in caps)
+    branches = [
+        functools.partial(_recompute, perspective_correct=perspective_correct,
+                          clip_barycentric_coords=clip_barycentric_coords, capacity=c)
+        for c in caps + (None,)
+    ]
+    return index, branches
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _recompute_switch(face_verts, slots, perspective_correct, clip_barycentric_coords):
+    """:func:`_recompute` with the smallest capacity of :func:`_switch_capacities` that holds
+    the traced fragment count (dense when none does). One ``lax.switch``: only the chosen
+    branch runs (under ``vmap`` with a batched count, every branch would).
+
+    A custom VJP keeps only the inputs as residuals and recomputes the chosen branch in the
+    backward pass: differentiating the switch directly would materialise (zero-filled) the
+    residuals of every branch, the dense one's included.
+    """
+    index, branches = _switch_branches(slots, perspective_correct, clip_barycentric_coords)
+    if len(branches) == 1:
+        return branches[0](face_verts, slots)
+    return jax.lax.switch(index, branches, face_verts, slots)
+
+
+def _recompute_switch_fwd(face_verts, slots, perspective_correct, clip_barycentric_coords):
+    out = _recompute_switch(face_verts, slots, perspective_correct, clip_barycentric_coords)
+    return out, (face_verts, slots)
+
+
+def _recompute_switch_bwd(perspective_correct, clip_barycentric_coords, res, cts):
+    face_verts, slots = res
+    index, branches = _switch_branches(slots, perspective_correct, clip_barycentric_coords)
+
+    def vjp_of(branch):
+        def run(fv, sl, ct):
+            return jax.vjp(lambda v: branch(v, sl), fv)[1](ct)[0]
+
+        return run
+
+    grads = [vjp_of(b) for b in branches]
+    if len(grads) == 1:
+        return grads[0](face_verts, slots, cts), None
+    return jax.lax.switch(index, grads, face_verts, slots, cts), None
+
+
+_recompute_switch.defvjp(_recompute_switch_fwd, _recompute_switch_bwd)
 
 
 # ------------------------------------------------------------------------------------------
@@ -466,8 +644,11 @@ def _search_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_radius
     )
     bbox, any_ok = _face_bbox(table, blur_radius)
     run = _mesh_runner(backend, settings)
+    keys = functools.partial(bin_keys, blur_radius=blur_radius,
+                             perspective_correct=perspective_correct,
+                             clip_barycentric_coords=clip_barycentric_coords)
     return binned_search(table, bbox, any_ok, image_size, bin_size, plan, faces_per_pixel, run,
-                         guard)
+                         guard, keys)
 
 
 @functools.partial(jax.jit, static_argnames=_FRAG_STATIC)
@@ -491,15 +672,16 @@ def _fragments_impl(face_verts, num_faces, z_clip_value, slots, *, image_size,
 
 
 def _hit_capacity(slots):
-    """Static bound on the pixels hit in concrete ``slots`` (None when traced): the count
-    rounded up to ``2**k`` or ``1.5 * 2**k`` so that nearby counts share compiled code."""
+    """Static bound on the fragments in concrete ``slots`` (``"auto"`` when traced): the count
+    rounded up to ``2**k`` or ``1.5 * 2**k`` so that nearby counts share compiled code; None
+    (dense) when that is not smaller than ``slots.size``."""
     if _is_traced(slots):
-        return None
-    count = int(np.count_nonzero((np.asarray(slots) >= 0).any(-1)))
+        return "auto"
+    count = int(np.count_nonzero(np.asarray(slots) >= 0))
     cap = _pow2(count, 256)
     if count <= 3 * cap // 4:
         cap = 3 * cap // 4
-    return cap if cap < slots.size // slots.shape[-1] else None
+    return cap if cap < slots.size else None
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
@@ -585,7 +767,21 @@ def plan_from_counts(counts, totals, F: int, min_capacity: int = 32, tier_ratio:
     return E, tuple(tiers)
 
 
-def _jit_plan(F, NB, N, max_faces_per_bin):
+def _jit_plan(F, NB, N, max_faces_per_bin, dynamic=True):
+    """Plan under ``jit`` (counts unknown).
+
+    Dynamic (XLA): ``(E, None)`` where E, the capacity of each item's flat (bin, primitive)
+    list, is ``NB * max_faces_per_bin`` when given, else ``2**ceil(log2(max(8 F, 32 NB)))``
+    (every primitive in 8 bins, or 32 primitives in every bin: the flat list is sorted on every
+    call, so it is kept small). Static (Pallas): every bin gets ``max_faces_per_bin`` (default
+    512) candidates.
+    """
+    if dynamic:
+        if max_faces_per_bin is not None:
+            E = NB * int(max(1, min(max_faces_per_bin, F)))
+        else:
+            E = _pow2(max(8 * F, 32 * NB))
+        return int(min(E, F * NB)), None
     m = max_faces_per_bin if max_faces_per_bin is not None else _DEFAULT_JIT_MAX_PER_BIN
     m = int(max(1, min(m, F)))
     return min(NB * m, F * NB), ((N * NB, m),)
@@ -661,7 +857,7 @@ def rasterize_face_verts(
         cull_to_frustum=bool(cull_to_frustum),
         cull_backfaces=bool(cull_backfaces),
     )
-    plan, guard = _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin)
+    plan, guard = _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin, backend)
     return _rasterize_impl(
         face_verts,
         num_faces,
@@ -685,14 +881,14 @@ def _needs_z_clip(face_verts, num_faces, z_clip_value) -> bool:
     return bool((fv[..., 2][valid] < zc).any())
 
 
-def _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin):
+def _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin, backend):
     """(plan, guard): exact plan from eager counts, else a fixed one guarded against overflow."""
     N, F = face_verts.shape[:2]
     H, W = common["image_size"]
     by, bx = bin_grid(H, W, common["bin_size"])
     primal = jax.lax.stop_gradient((face_verts, num_faces, zc))  # concrete under bare grad
     if any(_is_traced(x) for x in primal):
-        return _jit_plan(F, by * bx, N, max_faces_per_bin), True
+        return _jit_plan(F, by * bx, N, max_faces_per_bin, dynamic=backend == "xla"), True
     counts, totals = _bin_counts(*primal, **common)
     counts, totals = np.asarray(counts), np.asarray(totals)
     need = int(counts.max()) if counts.size else 0

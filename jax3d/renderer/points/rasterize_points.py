@@ -32,6 +32,23 @@ from jax3d.renderer.mesh.rasterize_meshes import (
 __all__ = ["rasterize_points", "rasterize_points_padded"]
 
 
+def points_bin_keys(px, py, cand, cand_ids):
+    """Depth keys of every (pixel, candidate) pair of one bin.
+
+    Args:
+        px, py: (P,) float32 pixel centres; cand: (M, 5) ``[x, y, z, r, ok]``; cand_ids: (M,).
+
+    Returns:
+        key: (P, M) float32 z where the point's disc covers the pixel centre, +inf otherwise;
+        ids: (P, M) int32 point ids.
+    """
+    x, y, z, r, ok = (cand[None, :, i] for i in range(5))
+    d2 = (px[:, None] - x) ** 2 + (py[:, None] - y) ** 2
+    keep = (ok > 0) & (z >= 0) & (d2 < r * r) & (cand_ids[None, :] >= 0)
+    key = jnp.where(keep, z, jnp.inf)
+    return key, jnp.broadcast_to(cand_ids[None, :], key.shape).astype(jnp.int32)
+
+
 def fine_points_bin(px, py, cand, cand_ids, *, points_per_pixel):
     """Nearest K covering points for the P pixels of one bin.
 
@@ -41,10 +58,7 @@ def fine_points_bin(px, py, cand, cand_ids, *, points_per_pixel):
     Returns:
         (P, K) int32 point ids sorted by z (ties: lower id), -1 when empty.
     """
-    x, y, z, r, ok = (cand[None, :, i] for i in range(5))
-    d2 = (px[:, None] - x) ** 2 + (py[:, None] - y) ** 2
-    keep = (ok > 0) & (z >= 0) & (d2 < r * r) & (cand_ids[None, :] >= 0)
-    key = jnp.where(keep, z, jnp.inf)
+    key, ids = points_bin_keys(px, py, cand, cand_ids)
     k = min(points_per_pixel, key.shape[1])
     if k == 1:
         j = jnp.argmin(key, axis=1)[:, None]
@@ -52,7 +66,6 @@ def fine_points_bin(px, py, cand, cand_ids, *, points_per_pixel):
     else:
         neg, j = jax.lax.top_k(-key, k)
         val = -neg
-    ids = jnp.broadcast_to(cand_ids[None, :], key.shape)
     out = jnp.where(jnp.isfinite(val), jnp.take_along_axis(ids, j, axis=1), -1)
     pad = points_per_pixel - out.shape[1]
     return jnp.pad(out, ((0, 0), (0, pad)), constant_values=-1).astype(jnp.int32)
@@ -81,7 +94,7 @@ def _rasterize_points_impl(points, num_points, radius, *, image_size, points_per
     run = functools.partial(map_fine, functools.partial(fine_points_bin,
                                                         points_per_pixel=points_per_pixel))
     idx = binned_search(table, bbox, ok, image_size, bin_size, plan, points_per_pixel, run,
-                        guard)
+                        guard, points_bin_keys)
     idx = jax.lax.stop_gradient(idx)
     hit = idx >= 0
     pts = jax.vmap(lambda p, i: p[i])(points, jnp.maximum(idx, 0))  # (N, H, W, K, 3)
