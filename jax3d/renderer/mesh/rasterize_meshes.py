@@ -296,10 +296,10 @@ def dynamic_search(keys_fn, table, bins, px, py, K, *, group, chunk):
     """K nearest primitives of every bin's pixels with data-dependent work (jit path).
 
     Bins are sorted by candidate count and processed ``group`` at a time (a ``while_loop``
-    that stops at the first group without candidates); each group runs a ``while_loop`` over its candidates ``chunk`` at a time, up to the
-    fullest bin of the group, merging into a running top-K (:func:`merge_nearest`). So the
-    work follows the true counts (as the eager plan does) while every shape stays static:
-    no per-bin capacity, only the flat list's E.
+    that stops at the first group without candidates); each group runs a ``while_loop`` over
+    its candidates ``chunk`` at a time, up to the fullest bin of the group, merging into a
+    running top-K (:func:`merge_nearest`). So the work follows the true counts (as the eager
+    plan does) while every shape stays static: no per-bin capacity, only the flat list's E.
 
     Args:
         keys_fn: ``(px (P,), py (P,), cand (M, ...), ids (M,)) -> (key (P, M), slot (P, M))``,
