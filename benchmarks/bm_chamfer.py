@@ -16,7 +16,12 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-from harness import machine, peak_rss_mb, timeit  # benchmarks/harness.py (run as a script)
+from harness import (  # benchmarks/harness.py (run as a script)
+    keep_freed_memory,
+    machine,
+    peak_rss_mb,
+    timeit,
+)
 
 from jax3d.loss import chamfer_distance
 
@@ -26,6 +31,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
     loss_and_grad = jax.jit(
         jax.value_and_grad(lambda x, y: chamfer_distance(x, y)[0], argnums=(0, 1))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+from harness import keep_freed_memory  # benchmarks/harness.py (run as a script)
 
 from jax3d.datasets import data_path, has_data
 from jax3d.io import load_obj, load_ply, save_obj, save_ply
@@ -56,6 +57,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}, numpy {np.__version__}, "
           f"trimesh {trimesh.__version__}")  # fmt: skip

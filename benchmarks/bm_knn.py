@@ -16,7 +16,12 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-from harness import machine, peak_rss_mb, timeit  # benchmarks/harness.py (run as a script)
+from harness import (  # benchmarks/harness.py (run as a script)
+    keep_freed_memory,
+    machine,
+    peak_rss_mb,
+    timeit,
+)
 
 from jax3d.ops import knn_points
 
@@ -27,6 +32,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8])
     args = parser.parse_args(argv)
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
     rng = np.random.default_rng(0)
     n = args.points

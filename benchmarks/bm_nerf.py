@@ -16,7 +16,12 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-from harness import machine, peak_rss_mb, timeit  # benchmarks/harness.py (run as a script)
+from harness import (  # benchmarks/harness.py (run as a script)
+    keep_freed_memory,
+    machine,
+    peak_rss_mb,
+    timeit,
+)
 
 from jax3d.models.nerf import (
     NeRFTrainConfig,
@@ -37,6 +42,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--paper", action="store_true")
     args = parser.parse_args(argv)
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
     n_views = max(args.batch, 8)
     R, T = look_at_view_transform(dist=2.7, azim=jnp.linspace(-180, 180, n_views))

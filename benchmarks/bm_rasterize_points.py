@@ -19,6 +19,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from harness import keep_freed_memory  # benchmarks/harness.py (run as a script)
 
 from jax3d.renderer import FoVPerspectiveCameras, look_at_view_transform
 from jax3d.renderer.points import PointsRasterizationSettings, PointsRasterizer
@@ -52,6 +53,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--image-size", type=int, default=256)
     args = parser.parse_args(argv)
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
     R, T = look_at_view_transform(2.7, 10.0, 30.0)
     rast = PointsRasterizer(

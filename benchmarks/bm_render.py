@@ -23,6 +23,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from harness import keep_freed_memory  # benchmarks/harness.py (run as a script)
 
 from jax3d.datasets import data_path, has_data
 from jax3d.io import load_objs_as_meshes
@@ -92,6 +93,7 @@ def main(argv=None):
     def loss_and_grad(m, q):
         return jax.value_and_grad(lambda q: jnp.sum((render(m, q) - target) ** 2))(q)
 
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
     print(f"scene: {name}, {int(mesh.num_faces_per_mesh()[0])} faces, {size}x{size}, K=50")
     for label, fn in [("fwd", lambda: render(mesh, pos)),

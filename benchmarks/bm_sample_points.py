@@ -15,7 +15,7 @@ import resource
 
 import jax
 import jax.numpy as jnp
-from harness import timeit  # benchmarks/harness.py (run as a script)
+from harness import keep_freed_memory, timeit  # benchmarks/harness.py (run as a script)
 
 from jax3d.datasets import data_path, has_data
 from jax3d.ops import sample_points_from_meshes
@@ -60,6 +60,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
     meshes, name = load_mesh()
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(
         f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
         f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), "

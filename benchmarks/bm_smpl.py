@@ -21,6 +21,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from harness import keep_freed_memory  # benchmarks/harness.py (run as a script)
 
 from jax3d.models.smpl import load_smpl, lsp_joints, smpl_forward, synthetic_body_model
 from jax3d.models.smplify import (
@@ -107,6 +108,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--smplify-batch", type=int, default=8)
     parser.add_argument("--smplify-repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
     if args.model:
         model = load_smpl(args.model)

@@ -25,6 +25,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from harness import keep_freed_memory  # benchmarks/harness.py (run as a script)
 
 from jax3d.renderer import FoVPerspectiveCameras, look_at_view_transform
 from jax3d.renderer.implicit import (
@@ -145,6 +146,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-pts", type=int, default=150, help="points per ray")
     parser.add_argument("--chunk", type=int, default=4096, help="rays per chunk")
     args = parser.parse_args(argv)
+    print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
     results = bench_volume(args.size, args.volume, args.n_pts, args.chunk, args.repeats)
     results.update(bench_mlp(args.repeats))

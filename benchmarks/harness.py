@@ -3,10 +3,19 @@
 `timeit` reports the median, min and max of ``repeats`` timed runs after one warm-up call (which
 compiles), with ``jax.block_until_ready`` so asynchronous dispatch is not mistaken for speed;
 `peak_rss_mb` is the process's peak resident memory so far; `machine` names the host and device.
+
+`keep_freed_memory` sets glibc's malloc so that freed blocks stay in the heap. XLA's CPU runtime
+allocates each call's temporaries with malloc; by default glibc serves blocks above its mmap
+threshold with fresh ``mmap`` pages and returns them on free, so a small kernel with a few MB of
+temporaries pays page faults on every call (chamfer fwd+bwd at 1k points: ~4.5-10 ms instead of
+~1.8 ms). PyTorch's CPU allocator caches in the same way. The same effect from the shell:
+``MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import platform
 import resource
@@ -14,6 +23,25 @@ import statistics
 import time
 
 import jax
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Keep freed memory in the heap (glibc's mallopt); True when it applied (glibc only).
+
+    Raises the mmap and trim thresholds to 2 GiB so that buffers freed by one call are reused
+    by the next instead of being unmapped and faulted in again.
+    """
+    name = ctypes.util.find_library("c")
+    if platform.system() != "Linux" or not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        big = ctypes.c_int(2**31 - 1)  # mallopt takes an int; caps at the 32-bit maximum
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, big) and libc.mallopt(_M_TRIM_THRESHOLD, big))
+    except (OSError, AttributeError):
+        return False
 
 
 def timeit(fn, repeats: int = 7) -> dict:

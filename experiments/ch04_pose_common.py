@@ -95,14 +95,15 @@ def random_starts(seed: int, n: int, r_min: float = 3.0, r_max: float = 7.0) -> 
     return (d * rng.uniform(r_min, r_max, size=(n, 1))).astype(np.float32)
 
 
-def make_step(loss_fn, optimizer, threshold: float, jit: bool = False):
+def make_step(loss_fn, optimizer, threshold: float, jit: bool = True):
     """Step ``(pos (S, 3), opt_state, done (S,)) -> (pos, state, done, loss (S,))``.
 
     ``loss_fn(positions (S, 3)) -> (S,)`` per-start losses of one batched render (start s
     depends only on ``positions[s]``, so the gradient of the sum is every start's own). A start
     whose loss (before the update) is below ``threshold`` is marked done and keeps its position
-    from then on. ``jit=False`` (the default) runs the step eagerly: the rasterizer then jits
-    its search and recompute itself with work sized from the true bin and fragment counts.
+    from then on. The step is one jitted function (the rasterizer's data-dependent jit path);
+    ``jit=False`` runs it eagerly, where the rasterizer sizes its work from concrete counts
+    (but recompiles whenever the rounded counts change).
     """
 
     def total(pos):
@@ -123,7 +124,7 @@ def make_step(loss_fn, optimizer, threshold: float, jit: bool = False):
 
 
 def fit_positions(loss_fn, starts, *, lr: float, max_iters: int, threshold: float,
-                  on_iteration=None, desc: str = "fit", jit: bool = False):  # fmt: skip
+                  on_iteration=None, desc: str = "fit", jit: bool = True):  # fmt: skip
     """Adam from ``starts (S, 3)``; returns dict with ``positions (S, 3)``, ``losses
     (T, S)`` and ``iterations (S,)`` (1-based iteration that reached the threshold, or -1).
 
