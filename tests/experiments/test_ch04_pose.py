@@ -1,5 +1,5 @@
 """Smoke tests of the chapter 4 pose experiments (--quick, procedural assets): outputs,
-metrics, a decreasing loss and the vmapped multi-start path."""
+metrics, a decreasing loss and the batched multi-start path."""
 
 from __future__ import annotations
 
@@ -53,3 +53,27 @@ def test_random_starts_on_spheres():
     starts = common.random_starts(0, 50)
     r = np.linalg.norm(starts, axis=1)
     assert starts.shape == (50, 3) and r.min() >= 3.0 and r.max() <= 7.0
+
+
+def test_batched_starts_equal_single_starts(monkeypatch):
+    """Starts are one batch of N cameras: each start's loss and gradient is its own."""
+    monkeypatch.delenv("JAX3D_DATA", raising=False)
+    import jax
+    import jax.numpy as jnp
+
+    common = _load("ch04_pose_common")
+    sil = _load("ch04_pose_silhouette")
+    mesh, _ = common.teapot_mesh(True, textured=False)
+    target = jnp.asarray(common.target_position(3.0, 50.0, 0.0))
+    ref = common.phong_renderer(32)(mesh, cameras=common.camera_from_position(target))[0]
+    target_sil = (jnp.max(ref[..., :3], axis=-1) != 1.0).astype(jnp.float32)
+    loss_fn = sil.make_loss(mesh, sil.silhouette_renderer(32, 8), target_sil)
+    starts = jnp.asarray([[3.0, 6.9, 2.5], [-2.0, 3.0, 4.0], [0.5, 2.5, 2.0]])
+    batched = jax.jit(loss_fn)(starts)
+    grads = jax.jit(jax.grad(lambda p: loss_fn(p).sum()))(starts)
+    for i in range(3):
+        single = loss_fn(starts[i:i + 1])
+        np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(single[0]), rtol=1e-5)
+        g = jax.grad(lambda p: loss_fn(p).sum())(starts[i:i + 1])
+        np.testing.assert_allclose(np.asarray(grads[i]), np.asarray(g[0]), rtol=1e-4, atol=1e-3)
+    assert np.abs(np.asarray(grads)).sum() > 0
