@@ -20,6 +20,7 @@ from jax3d.renderer.blending import (
 )
 from jax3d.renderer.lighting import PointLights
 from jax3d.renderer.materials import Materials
+from jax3d.renderer.mesh.compact import shade_fragments
 from jax3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
 from jax3d.renderer.mesh.textures import sample_textures
 
@@ -88,15 +89,28 @@ class _SoftBlend:
         return softmax_rgb_blend(colors, fragments, params, znear=znear, zfar=zfar)
 
 
+def _shaded(shading, fragments, meshes, setup, textured):
+    """``shading(meshes=..., fragments=..., [texels=...], **rest)`` on the fragments only
+    (:func:`shade_fragments`); every pytree it differentiates through is an operand."""
+    rest = {k: v for k, v in setup.items() if k not in ("meshes", "fragments")}
+
+    def shade(fr, m, r):
+        texels = {"texels": sample_textures(fr, m)} if textured else {}
+        return shading(meshes=m, fragments=fr, **texels, **r)
+
+    return shade_fragments(shade, fragments, meshes, rest)
+
+
 class _Phong(ShaderBase):
     def _colors(self, fragments, meshes, kwargs):
-        texels = sample_textures(fragments, meshes)
-        return phong_shading(texels=texels, **self._setup(fragments, meshes, kwargs))
+        setup = self._setup(fragments, meshes, kwargs)
+        return _shaded(phong_shading, fragments, meshes, setup, textured=True)
 
 
 class _Gouraud(ShaderBase):
     def _colors(self, fragments, meshes, kwargs):
-        return gouraud_shading(**self._setup(fragments, meshes, kwargs))
+        setup = self._setup(fragments, meshes, kwargs)
+        return _shaded(gouraud_shading, fragments, meshes, setup, textured=False)
 
 
 class HardPhongShader(_Phong):
@@ -119,8 +133,8 @@ class HardFlatShader(ShaderBase):
     """Flat shading (one normal per face) of the nearest face."""
 
     def _colors(self, fragments, meshes, kwargs):
-        texels = sample_textures(fragments, meshes)
-        return flat_shading(texels=texels, **self._setup(fragments, meshes, kwargs))
+        setup = self._setup(fragments, meshes, kwargs)
+        return _shaded(flat_shading, fragments, meshes, setup, textured=True)
 
 
 class SoftSilhouetteShader(ShaderBase):

@@ -1,0 +1,179 @@
+"""Shade only the fragments: compaction of the (N, H, W, K) fragment slots.
+
+Soft rasterization keeps K slots per pixel but most of them are empty (the cow at 256 x 256
+with K = 50: 3.3M slots, 0.37M fragments). Shading and texture sampling are per fragment (they
+read ``pix_to_face`` and ``bary_coords``, never the pixel position), so they can run on a
+compact ``(N, C, 1, 1)`` view of the fragments and be scattered back.
+
+The capacity C is static: called eagerly it is the largest per-image fragment count rounded up
+(``2**k`` or ``1.5 * 2**k``, so that nearby counts share compiled code); under ``jit`` a
+``lax.switch`` picks the smallest of a few capacities that holds the traced count, through
+:func:`switch_with_recompute` so that only the taken branch's work (and memory) is paid in both
+passes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["shade_fragments", "fragment_capacity", "compact_fragments", "expand_to_slots",
+           "switch_with_recompute"]
+
+_MIN_CAPACITY = 256
+
+
+def _round_capacity(count: int) -> int:
+    cap = max(_MIN_CAPACITY, 1 << max(0, math.ceil(math.log2(max(count, 1)))))
+    return 3 * cap // 4 if count <= 3 * cap // 4 and cap > _MIN_CAPACITY else cap
+
+
+def fragment_capacity(pix_to_face):
+    """Static per-image capacity for the fragments of ``pix_to_face (N, H, W, K)``.
+
+    Returns the largest per-image count of ``pix_to_face >= 0`` rounded up, None when that is
+    not smaller than ``H*W*K`` (no gain), or ``"auto"`` when ``pix_to_face`` is traced.
+    """
+    if isinstance(pix_to_face, jax.core.Tracer):
+        return "auto"
+    p2f = np.asarray(pix_to_face)
+    N, L = p2f.shape[0], int(np.prod(p2f.shape[1:]))
+    if N == 0 or L == 0:
+        return None
+    count = int(np.count_nonzero(p2f.reshape(N, L) >= 0, axis=1).max())
+    cap = _round_capacity(count)
+    return cap if cap < L else None
+
+
+def compact_fragments(fragments, capacity: int):
+    """The first ``capacity`` fragments of each image, in row-major slot order.
+
+    Args:
+        fragments: ``Fragments`` (N, H, W, K).
+        capacity: static C (at least the largest per-image fragment count).
+
+    Returns:
+        ``(compact, idx)``: ``compact`` is a ``Fragments`` of shape (N, C, 1, 1) (slots past
+        an image's count are empty: pix_to_face -1, the rest -1); ``idx`` (N, C) int32 is the
+        flat slot ``(y * W + x) * K + k`` of each, ``H*W*K`` for the empty ones.
+    """
+    p2f = fragments.pix_to_face
+    N = p2f.shape[0]
+    L = int(np.prod(p2f.shape[1:]))
+    flat = p2f.reshape(N, L)
+    idx = jax.vmap(lambda r: jnp.nonzero(r >= 0, size=capacity, fill_value=L)[0])(flat)
+    idx = idx.astype(jnp.int32)
+    ok = idx < L
+    safe = jnp.where(ok, idx, 0)
+
+    def take(a):
+        rows = a.reshape(N, L, *a.shape[4:])
+        picked = jnp.take_along_axis(rows, safe.reshape(N, capacity, *([1] * (a.ndim - 4))),
+                                     axis=1)
+        mask = ok.reshape(N, capacity, *([1] * (a.ndim - 4)))
+        return jnp.where(mask, picked, -1).reshape(N, capacity, 1, 1, *a.shape[4:])
+
+    compact = type(fragments)(pix_to_face=take(p2f).astype(p2f.dtype), zbuf=take(fragments.zbuf),
+                              bary_coords=take(fragments.bary_coords),
+                              dists=take(fragments.dists))
+    return compact, idx
+
+
+def expand_to_slots(values, idx, shape):
+    """Scatter compact ``values (N, C, 1, 1, ...)`` back to slots ``(N, H, W, K, ...)``, 0 where
+    no fragment was (``idx`` from :func:`compact_fragments`, ``shape = (N, H, W, K)``)."""
+    N, C = idx.shape
+    L = int(np.prod(shape[1:]))
+    rest = values.shape[4:]
+    out = jnp.zeros((N, L + 1) + rest, values.dtype)
+    out = out.at[jnp.arange(N)[:, None], idx].set(values.reshape((N, C) + rest))
+    return out[:, :L].reshape(tuple(shape) + rest)
+
+
+def _shade_at(shade, capacity, fragments, *operands):
+    compact, idx = compact_fragments(fragments, capacity)
+    return expand_to_slots(shade(compact, *operands), idx, fragments.pix_to_face.shape)
+
+
+def _switch_capacities(L: int) -> tuple[int, ...]:
+    caps = (L >> k for k in (10, 8, 6, 4, 3, 2))
+    return tuple(c for c in caps if c >= _MIN_CAPACITY)
+
+
+def shade_fragments(shade, fragments, *operands):
+    """``shade(fragments, *operands) -> (N, H, W, K, ...)`` evaluated on the fragments only.
+
+    Args:
+        shade: a per-fragment function (it may read ``pix_to_face``, ``bary_coords``, ``zbuf``
+            and ``dists`` of each slot, never its pixel position), e.g. texture sampling then
+            Phong shading. Empty slots of its output are 0 here.
+        fragments: ``Fragments`` (N, H, W, K).
+        *operands: everything ``shade`` differentiates through (meshes, lights, cameras,
+            materials, ...), passed explicitly so that gradients reach them under ``jit``.
+
+    Returns:
+        ``shade``'s output at every slot, 0 where ``pix_to_face < 0``; values and gradients
+        equal those of ``shade(fragments, *operands)`` at the fragments.
+    """
+    cap = fragment_capacity(fragments.pix_to_face)
+    if cap is None:
+        return shade(fragments, *operands)
+    if cap != "auto":
+        return _shade_at(shade, cap, fragments, *operands)
+    p2f = fragments.pix_to_face
+    N, L = p2f.shape[0], int(np.prod(p2f.shape[1:]))
+    caps = _switch_capacities(L)
+    if not caps:
+        return shade(fragments, *operands)
+    count = (p2f.reshape(N, L) >= 0).sum(axis=1).max()
+    index = sum((count > c).astype(jnp.int32) for c in caps)
+    branches = [functools.partial(_shade_at, shade, c) for c in caps]
+    branches.append(lambda fr, *ops: jnp.where((fr.pix_to_face >= 0)[..., None],
+                                               shade(fr, *ops), 0.0))
+    return switch_with_recompute(index, branches, fragments, *operands)
+
+
+def switch_with_recompute(index, branches, *operands):
+    """``lax.switch(index, branches, *operands)`` whose VJP recomputes the taken branch.
+
+    Differentiating ``lax.switch`` directly keeps the residuals of every branch (zero-filled
+    for the branches not taken), so the largest branch's memory traffic is paid whatever the
+    index. Here the residuals are the operands alone; the backward pass runs one ``switch``
+    over the branches' VJPs. Gradients flow to the inexact leaves of ``operands``; integer
+    leaves get zero (float0) cotangents.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(operands)
+    is_float = [jnp.issubdtype(jnp.result_type(x), jnp.inexact) for x in leaves]
+    floats = [x for x, f in zip(leaves, is_float) if f]
+    others = [x for x, f in zip(leaves, is_float) if not f]
+
+    def rebuild(fl, ot):
+        it_f, it_o = iter(fl), iter(ot)
+        return jax.tree_util.tree_unflatten(
+            treedef, [next(it_f) if f else next(it_o) for f in is_float])
+
+    def call(b):
+        return lambda fl, ot: b(*rebuild(fl, ot))
+
+    calls = [call(b) for b in branches]
+
+    @jax.custom_vjp
+    def run(i, fl, ot):
+        return jax.lax.switch(i, calls, fl, ot)
+
+    def run_fwd(i, fl, ot):
+        return run(i, fl, ot), (i, fl, ot)
+
+    def run_bwd(res, ct):
+        i, fl, ot = res
+        vjps = [lambda fl, ot, ct, c=c: jax.vjp(lambda f: c(f, ot), fl)[1](ct)[0] for c in calls]
+        grads = jax.lax.switch(i, vjps, fl, ot, ct)
+        zeros = [np.zeros(np.shape(x), jax.dtypes.float0) for x in ot]
+        return np.zeros(np.shape(i), jax.dtypes.float0), grads, zeros
+
+    run.defvjp(run_fwd, run_bwd)
+    return run(jnp.asarray(index, jnp.int32), floats, others)
