@@ -28,6 +28,7 @@ from jax3d.structures import Meshes
 from jax3d.utils import checkerboard, ico_sphere_uvs, ico_sphere_verts_faces
 
 cm = importlib.import_module("jax3d.renderer.mesh.compact")
+sw = importlib.import_module("jax3d.renderer.mesh.switch")
 
 
 def _camera(p):
@@ -115,7 +116,7 @@ def test_switch_with_recompute_matches_switch_values_and_grads():
     branches = [lambda x, n: jnp.sin(x) * n, lambda x, n: x ** 2 + n, lambda x, n: jnp.exp(x)]
 
     def f(i, x):
-        return cm.switch_with_recompute(i, branches, x, jnp.int32(3)).sum()
+        return sw.switch_with_recompute(i, branches, x, jnp.int32(3)).sum()
 
     def g(i, x):
         return jax.lax.switch(i, branches, x, jnp.int32(3)).sum()

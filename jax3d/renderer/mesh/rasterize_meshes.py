@@ -32,6 +32,7 @@ from jax3d.renderer.mesh.binning import (
     pixel_centers_ndc,
     unbin_pixels,
 )
+from jax3d.renderer.mesh.switch import switch_with_recompute
 
 __all__ = ["rasterize_meshes", "rasterize_face_verts", "estimate_memory"]
 
@@ -549,44 +550,17 @@ def _switch_branches(slots, perspective_correct, clip_barycentric_coords):
     return index, branches
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _recompute_switch(face_verts, slots, perspective_correct, clip_barycentric_coords):
     """:func:`_recompute` with the smallest capacity of :func:`_switch_capacities` that holds
     the traced fragment count (dense when none does). One ``lax.switch``: only the chosen
-    branch runs (under ``vmap`` with a batched count, every branch would).
-
-    A custom VJP keeps only the inputs as residuals and recomputes the chosen branch in the
-    backward pass: differentiating the switch directly would materialise (zero-filled) the
-    residuals of every branch, the dense one's included.
+    branch runs (under ``vmap`` with a batched count, every branch would). Its VJP recomputes
+    the chosen branch (:func:`switch_with_recompute`) instead of keeping every branch's
+    residuals.
     """
     index, branches = _switch_branches(slots, perspective_correct, clip_barycentric_coords)
     if len(branches) == 1:
         return branches[0](face_verts, slots)
-    return jax.lax.switch(index, branches, face_verts, slots)
-
-
-def _recompute_switch_fwd(face_verts, slots, perspective_correct, clip_barycentric_coords):
-    out = _recompute_switch(face_verts, slots, perspective_correct, clip_barycentric_coords)
-    return out, (face_verts, slots)
-
-
-def _recompute_switch_bwd(perspective_correct, clip_barycentric_coords, res, cts):
-    face_verts, slots = res
-    index, branches = _switch_branches(slots, perspective_correct, clip_barycentric_coords)
-
-    def vjp_of(branch):
-        def run(fv, sl, ct):
-            return jax.vjp(lambda v: branch(v, sl), fv)[1](ct)[0]
-
-        return run
-
-    grads = [vjp_of(b) for b in branches]
-    if len(grads) == 1:
-        return grads[0](face_verts, slots, cts), None
-    return jax.lax.switch(index, grads, face_verts, slots, cts), None
-
-
-_recompute_switch.defvjp(_recompute_switch_fwd, _recompute_switch_bwd)
+    return switch_with_recompute(index, branches, face_verts, slots)
 
 
 # ------------------------------------------------------------------------------------------
