@@ -48,9 +48,12 @@ def _meshes(textured: bool) -> Meshes:
     return Meshes([v, v * 0.7], [f, f], textures=tex)
 
 
-@pytest.mark.parametrize("shader_cls,textured", [(SoftPhongShader, True),
-                                                 (SoftGouraudShader, False),
-                                                 (HardFlatShader, True)])
+@pytest.mark.parametrize("shader_cls,textured", [
+    (SoftPhongShader, True),
+    # ~50 s each on 2 cores (eager + jit + dense compiles): run by `make test-all`.
+    pytest.param(SoftGouraudShader, False, marks=pytest.mark.slow),
+    pytest.param(HardFlatShader, True, marks=pytest.mark.slow),
+])
 def test_compact_shading_equals_dense_eager_and_jit(monkeypatch, shader_cls, textured):
     monkeypatch.setattr(cm, "_MIN_CAPACITY", 16)  # small images: make every branch exist
     mesh = _meshes(textured)
