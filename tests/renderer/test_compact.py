@@ -74,7 +74,7 @@ def test_compact_shading_equals_dense_eager_and_jit(monkeypatch, shader_cls, tex
     p2f = renderer.rasterizer(mesh, cameras=cameras(pos)).pix_to_face
     count, slots = int((p2f[0] >= 0).sum()), p2f[0].size
     assert cm.fragment_capacity(p2f) < slots  # eagerly compacted
-    assert count <= cm._switch_capacities(slots)[-1]  # under jit: a compact branch
+    assert count <= sw.capacity_ladder(slots, cm._MIN_CAPACITY)[-1]  # jit: a compact branch
     eager = (loss(pos), jax.grad(loss)(pos))
     jitted = jax.jit(jax.value_and_grad(loss))(pos)
     monkeypatch.setattr(cm, "fragment_capacity", lambda p2f: None)  # dense shading

@@ -15,22 +15,16 @@ passes.
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax3d.renderer.mesh.switch import switch_with_recompute
+from jax3d.renderer.mesh.switch import capacity_ladder, round_capacity, switch_with_recompute
 
 __all__ = ["shade_fragments", "fragment_capacity", "compact_fragments", "expand_to_slots"]
 
 _MIN_CAPACITY = 256
-
-
-def _round_capacity(count: int) -> int:
-    cap = max(_MIN_CAPACITY, 1 << max(0, math.ceil(math.log2(max(count, 1)))))
-    return 3 * cap // 4 if count <= 3 * cap // 4 and cap > _MIN_CAPACITY else cap
 
 
 def fragment_capacity(pix_to_face):
@@ -46,7 +40,7 @@ def fragment_capacity(pix_to_face):
     if N == 0 or L == 0:
         return None
     count = int(np.count_nonzero(p2f.reshape(N, L) >= 0, axis=1).max())
-    cap = _round_capacity(count)
+    cap = round_capacity(count, _MIN_CAPACITY)
     return cap if cap < L else None
 
 
@@ -100,11 +94,6 @@ def _shade_at(shade, capacity, fragments, *operands):
     return expand_to_slots(shade(compact, *operands), idx, fragments.pix_to_face.shape)
 
 
-def _switch_capacities(L: int) -> tuple[int, ...]:
-    caps = (L >> k for k in (10, 8, 6, 4, 3, 2))
-    return tuple(c for c in caps if c >= _MIN_CAPACITY)
-
-
 def shade_fragments(shade, fragments, *operands):
     """``shade(fragments, *operands) -> (N, H, W, K, ...)`` evaluated on the fragments only.
 
@@ -127,7 +116,7 @@ def shade_fragments(shade, fragments, *operands):
         return _shade_at(shade, cap, fragments, *operands)
     p2f = fragments.pix_to_face
     N, L = p2f.shape[0], int(np.prod(p2f.shape[1:]))
-    caps = _switch_capacities(L)
+    caps = capacity_ladder(L, _MIN_CAPACITY)
     if not caps:
         return shade(fragments, *operands)
     count = (p2f.reshape(N, L) >= 0).sum(axis=1).max()

@@ -32,7 +32,7 @@ from jax3d.renderer.mesh.binning import (
     pixel_centers_ndc,
     unbin_pixels,
 )
-from jax3d.renderer.mesh.switch import switch_with_recompute
+from jax3d.renderer.mesh.switch import capacity_ladder, round_capacity, switch_with_recompute
 
 __all__ = ["rasterize_meshes", "rasterize_face_verts", "estimate_memory"]
 
@@ -530,10 +530,8 @@ _MIN_SWITCH_CAPACITY = 1 << 12
 
 
 def _switch_capacities(total: int) -> tuple[int, ...]:
-    """Static fragment capacities tried under jit: ``total / 2**k`` for k = 10, 8, 6, 5, 4, 3,
-    2 (at least 4096 each; finer steps where the backward scatter matters most)."""
-    caps = (total >> k for k in (10, 8, 6, 5, 4, 3, 2))
-    return tuple(c for c in caps if c >= _MIN_SWITCH_CAPACITY)
+    """Static fragment capacities tried under jit (:func:`capacity_ladder`, >= 4096 each)."""
+    return capacity_ladder(total, _MIN_SWITCH_CAPACITY)
 
 
 def _switch_branches(slots, perspective_correct, clip_barycentric_coords):
@@ -647,14 +645,11 @@ def _fragments_impl(face_verts, num_faces, z_clip_value, slots, *, image_size,
 
 def _hit_capacity(slots):
     """Static bound on the fragments in concrete ``slots`` (``"auto"`` when traced): the count
-    rounded up to ``2**k`` or ``1.5 * 2**k`` so that nearby counts share compiled code; None
+    rounded up by :func:`round_capacity` so that nearby counts share compiled code; None
     (dense) when that is not smaller than ``slots.size``."""
     if _is_traced(slots):
         return "auto"
-    count = int(np.count_nonzero(np.asarray(slots) >= 0))
-    cap = _pow2(count, 256)
-    if count <= 3 * cap // 4:
-        cap = 3 * cap // 4
+    cap = round_capacity(int(np.count_nonzero(np.asarray(slots) >= 0)))
     return cap if cap < slots.size else None
 
 
@@ -912,8 +907,10 @@ def rasterize_meshes(
         bin_size: bin edge in pixels for coarse-to-fine rasterization; 0 means a single
             bin holding every face; None picks a size.
         max_faces_per_bin: capacity of each bin. None: eagerly, sized from the true counts;
-            under ``jit``, 512. On overflow the result stays exact: eagerly the capacity is
-            raised (with a warning), under ``jit`` the search falls back to all faces.
+            under ``jit`` the search has no per-bin capacity and the flat (bin, face) list
+            holds ``bins * max_faces_per_bin`` entries (None: the power of two above
+            ``max(8 F, 32 bins)``). On overflow the result stays exact: eagerly the capacity
+            is raised, under ``jit`` the search falls back to all faces; both warn.
         perspective_correct: perspective-correct barycentrics (use for perspective cameras).
         clip_barycentric_coords: clamp barycentrics to the face before interpolating z.
         cull_backfaces: drop faces whose screen-space winding is clockwise
