@@ -28,6 +28,26 @@ def normalize_directions(directions: jax.Array) -> jax.Array:
     return jnp.where(small, 0.0, directions * jax.lax.rsqrt(jnp.where(small, 1.0, sq)))
 
 
+class _PerRayConcatDense(nn.Module):
+    """`Dense(features)` on `concat([x, broadcast(y)])`, with `y`'s product taken once per ray.
+
+    `x: (..., S, n)` per sample, `y: (..., m)` per ray -> `(..., S, features)`; the parameters
+    (`kernel (n + m, features)`, `bias`) and the values are those of `nn.Dense` on the
+    concatenation, but the `(m, features)` block is applied to `R` rays instead of `R * S`
+    samples (the colour head's direction input is constant along a ray).
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        n = x.shape[-1]
+        kernel = self.param("kernel", torch_linear_init, (n + y.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        per_ray = y @ kernel[n:] + bias  # (..., features)
+        return x @ kernel[:n] + per_ray[..., None, :]
+
+
 class NeuralRadianceField(nn.Module):
     """The book's radiance field: opacities and colours of the samples of a `RayBundle`.
 
@@ -58,7 +78,7 @@ class NeuralRadianceField(nn.Module):
         self.density_layer = nn.Dense(
             1, **dense, bias_init=nn.initializers.constant(-1.5), name="density"
         )
-        self.color_hidden = nn.Dense(self.n_hidden_neurons, **dense, name="color_hidden")
+        self.color_hidden = _PerRayConcatDense(self.n_hidden_neurons, name="color_hidden")
         self.color_out = nn.Dense(3, **dense, name="color_out")
 
     def features(self, points: jax.Array) -> jax.Array:
@@ -76,8 +96,7 @@ class NeuralRadianceField(nn.Module):
     def colors(self, features: jax.Array, directions: jax.Array) -> jax.Array:
         """Features `(..., S, n_hidden)`, ray directions `(..., 3)` -> `(..., S, 3)` in (0, 1)."""
         dirs = self.embedding(normalize_directions(directions))
-        dirs = jnp.broadcast_to(dirs[..., None, :], features.shape[:-1] + dirs.shape[-1:])
-        h = softplus_beta(self.color_hidden(jnp.concatenate([features, dirs], axis=-1)))
+        h = softplus_beta(self.color_hidden(features, dirs))
         return jax.nn.sigmoid(self.color_out(h))
 
     def __call__(self, ray_bundle: RayBundle) -> tuple[jax.Array, jax.Array]:
