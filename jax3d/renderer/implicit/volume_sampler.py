@@ -51,7 +51,10 @@ def _sample_one(grid: jax.Array, points: jax.Array, align_corners: bool, mode: s
     cc = jnp.clip(corners, 0, sizes - 1)
     lin = (cc[..., 2] * h + cc[..., 1]) * w + cc[..., 0]
     weights = jnp.where(inside, weights, 0.0)
-    return jnp.sum(weights[..., None] * flat[lin], axis=1)  # not a dot: no TF32 on GPUs
+    # `cc` is clipped, so the gather may skip its bounds handling (2-3x faster on CPU than the
+    # default fill mode); its transpose is one scatter-add of (P, 8) rows of C channels.
+    values = flat.at[lin].get(mode="promise_in_bounds")
+    return jnp.sum(weights[..., None] * values, axis=1)  # not a dot: no TF32 on GPUs
 
 
 def grid_sample_3d(grids: jax.Array, points: jax.Array, *, align_corners: bool = True,
@@ -127,10 +130,13 @@ class VolumeSampler:
             local = vols.world_to_local_coords(points.reshape(1, -1, 3)).reshape(points.shape)
         else:
             local = vols.world_to_local_coords(points)
-        densities = self._sample(vols.densities(), local)
-        feats = vols.features()
+        dens, feats = vols.densities(), vols.features()
         if feats is None:
+            densities = self._sample(dens, local)
             return densities, jnp.zeros((*densities.shape[:-1], 0), densities.dtype)
-        return densities, self._sample(feats, local)
+        # One gather of C_d + C_f channels at each corner instead of two (same values).
+        both = self._sample(jnp.concatenate([dens, feats], axis=1), local)  # promotes dtypes
+        cd = dens.shape[1]
+        return both[..., :cd].astype(dens.dtype), both[..., cd:].astype(feats.dtype)
 
 
