@@ -170,6 +170,8 @@ def _parse(argv):
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training early")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="linear learning-rate warm-up steps (0 = the book's recipe)")
     for name in ("size", "views", "hold_every", "hidden", "iters", "rays", "points", "batch",
                  "render_every", "gif_frames", "chunk"):  # fmt: skip
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=None)
@@ -214,7 +216,8 @@ def main(argv=None) -> dict:
     train_idx, held_idx = split_views(st["views"], st["hold_every"])
     model = NeuralRadianceField(n_hidden_neurons=st["hidden"])
     config = NeRFTrainConfig(n_iter=st["iters"], batch_size=min(st["batch"], len(train_idx)),
-                             n_rays_per_image=st["rays"], n_pts_per_ray=st["points"])  # fmt: skip
+                             n_rays_per_image=st["rays"], n_pts_per_ray=st["points"],
+                             warmup_steps=args.warmup)  # fmt: skip
     grid = NDCMultinomialRaysampler(image_width=st["size"], image_height=st["size"],
                                     n_pts_per_ray=st["points"], min_depth=config.min_depth,
                                     max_depth=config.max_depth)  # fmt: skip
@@ -243,7 +246,8 @@ def main(argv=None) -> dict:
     samples = steps_run * config.batch_size * config.n_rays_per_image * config.n_pts_per_ray
     metrics = {
         "data": source,
-        "settings": {k: v for k, v in st.items() if k != "deadline"},
+        "settings": {**{k: v for k, v in st.items() if k != "deadline"},
+                     "warmup": args.warmup},
         "num_train_views": int(len(train_idx)),
         "num_heldout_views": int(len(held_idx)),
         "steps": int(state.step),

@@ -171,3 +171,27 @@ def test_lr_schedule_divides_by_ten():
     np.testing.assert_allclose(deltas[10], sched(10), rtol=1e-3)
     np.testing.assert_allclose(deltas[79], sched(79), rtol=1e-3)
     assert deltas[74] / deltas[76] == pytest.approx(10.0, rel=1e-3)
+
+
+def test_lr_warmup_ramps_then_decays_at_the_same_step():
+    cfg = NeRFTrainConfig(n_iter=100, lr=1e-3, warmup_steps=10)
+    opt = cfg.optimizer()
+    p, g = {"w": jnp.ones(())}, {"w": jnp.ones(())}
+    s = opt.init(p)
+    deltas = []
+    for _ in range(80):
+        u, s = opt.update(g, s, p)
+        deltas.append(float(-u["w"]))
+    # Adam with a constant gradient steps by the schedule's value: lr/10 ... lr over 10 steps,
+    # then lr, then lr / 10 from step 75 on (as without warm-up).
+    np.testing.assert_allclose(deltas[0], 1e-4, rtol=1e-3)
+    np.testing.assert_allclose(deltas[5], 1e-4 + 5 * (1e-3 - 1e-4) / 10, rtol=1e-3)
+    assert np.all(np.diff(deltas[:11]) > 0)
+    np.testing.assert_allclose(deltas[10:75], 1e-3, rtol=1e-3)
+    np.testing.assert_allclose(deltas[75:], 1e-4, rtol=1e-3)
+    # no warm-up: the book's schedule exactly
+    plain = NeRFTrainConfig(n_iter=100).schedule()
+    assert float(plain(0)) == pytest.approx(1e-3) and float(plain(75)) == pytest.approx(1e-4)
+    for bad in (-1, 75, 2.5):
+        with pytest.raises(ValueError, match="warmup_steps"):
+            NeRFTrainConfig(n_iter=100, warmup_steps=bad)

@@ -46,17 +46,33 @@ class NeRFTrainConfig:
     lr_decay_at: float = 0.75  # the learning rate is divided by 10 after this fraction
     huber_scaling: float = 0.1
     stratified_sampling: bool = False
+    warmup_steps: int = 0  # linear learning-rate warm-up (not in the book; see docs/nerf.md)
 
     def __post_init__(self):
         for name in ("n_iter", "batch_size", "n_rays_per_image", "n_pts_per_ray"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < max(
+                self._decay_step(), 1):
+            raise ValueError(f"warmup_steps must be an int in [0, {self._decay_step()}) (the "
+                             f"decay step), got {self.warmup_steps!r}")
+
+    def _decay_step(self) -> int:
+        return int(round(self.lr_decay_at * self.n_iter))
+
+    def schedule(self) -> optax.Schedule:
+        """Learning rate per step: `lr` (after a linear ramp from `lr / warmup_steps` over
+        `warmup_steps` steps, if any), divided by 10 from step `lr_decay_at * n_iter` on."""
+        boundary, warm = self._decay_step(), self.warmup_steps
+        if warm == 0:
+            return optax.piecewise_constant_schedule(self.lr, {boundary: 0.1})
+        ramp = optax.linear_schedule(self.lr / warm, self.lr, warm)
+        rest = optax.piecewise_constant_schedule(self.lr, {boundary - warm: 0.1})
+        return optax.join_schedules([ramp, rest], [warm])
 
     def optimizer(self) -> optax.GradientTransformation:
-        """Adam with lr / 10 from step `lr_decay_at * n_iter` on."""
-        boundary = int(round(self.lr_decay_at * self.n_iter))
-        schedule = optax.piecewise_constant_schedule(self.lr, {boundary: 0.1})
-        return optax.adam(schedule)
+        """Adam on :meth:`schedule`."""
+        return optax.adam(self.schedule())
 
     def raysampler(self) -> MonteCarloRaysampler:
         """Random rays through the whole NDC square [-1, 1]^2, as in the book."""
