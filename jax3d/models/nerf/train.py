@@ -52,10 +52,10 @@ class NeRFTrainConfig:
         for name in ("n_iter", "batch_size", "n_rays_per_image", "n_pts_per_ray"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < max(
-                self._decay_step(), 1):
-            raise ValueError(f"warmup_steps must be an int in [0, {self._decay_step()}) (the "
-                             f"decay step), got {self.warmup_steps!r}")
+        warm = self.warmup_steps
+        if not isinstance(warm, int) or warm < 0 or (warm and warm >= self._decay_step()):
+            raise ValueError(f"warmup_steps must be 0 or an int below the decay step "
+                             f"{self._decay_step()}, got {warm!r}")
 
     def _decay_step(self) -> int:
         return int(round(self.lr_decay_at * self.n_iter))
