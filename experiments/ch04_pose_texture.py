@@ -34,6 +34,7 @@ from ch04_pose_common import (  # noqa: E402
     fit_positions,
     multistart_summary,
     phong_renderer,
+    plot_multistart,
     random_starts,
     save_outputs,
     save_target,
@@ -93,6 +94,8 @@ def parse_args(argv):
     p.add_argument("--out", type=Path, default=Path("out/ch04_pose_texture"))
     p.add_argument("--starts", type=int, default=0, help="also run N random starts (one batch)")
     p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
+    p.add_argument("--chunk", type=int, default=4,
+                   help="render at most this many starts per batch (memory)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=None, help="override the image side")
     return p.parse_args(argv)
@@ -140,10 +143,17 @@ def main(argv=None) -> dict:
     if args.starts > 0:
         starts = random_starts(args.seed, args.starts)
         multi = fit_positions(loss_fn, starts, lr=0.05, max_iters=args.iters,
-                              threshold=threshold, desc=f"{args.starts} starts")  # fmt: skip
-        metrics["multistart"] = multistart_summary(multi, target)
+                              threshold=threshold, desc=f"{args.starts} starts",
+                              chunk=args.chunk)  # fmt: skip
+        metrics["multistart"] = multistart_summary(multi, target, starts)
+        np.save(args.out / "multistart_losses.npy", multi["losses"])
+        plot_multistart(args.out / "multistart.png", metrics["multistart"], multi["losses"],
+                        threshold, target)  # fmt: skip
     save_outputs(args.out, "texture_fit", frames, fit["losses"], metrics)
-    print({k: v for k, v in metrics.items() if k != "final_position"})
+    shown = {k: v for k, v in metrics.items() if k not in ("final_position", "multistart")}
+    if "multistart" in metrics:
+        shown["multistart"] = {k: v for k, v in metrics["multistart"].items() if k != "per_start"}
+    print(shown)
     return metrics
 
 

@@ -77,3 +77,46 @@ def test_batched_starts_equal_single_starts(monkeypatch):
         np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(single), rtol=1e-5)
         np.testing.assert_allclose(np.asarray(grads[i]), np.asarray(g[0]), rtol=1e-4, atol=1e-3)
     assert np.abs(np.asarray(grads)).sum() > 0
+
+
+def test_chunked_fit_equals_one_batch():
+    """Splitting the starts into batches (own Adam state each, finished batches skipped) is
+    the same fit as one batch: positions, loss curves and stopping iterations agree."""
+    import jax.numpy as jnp
+
+    common = _load("ch04_pose_common")
+    target = jnp.asarray([0.0, 2.3, 1.9])
+
+    def loss_fn(p):  # (S, 3) -> (S,), per-start quadratic bowl
+        return 100.0 * jnp.sum((p - target) ** 2, axis=1)
+
+    starts = common.random_starts(1, 5)
+    starts[3] = np.asarray(target) + 0.01  # done at the first iteration
+    kwargs = dict(lr=0.3, max_iters=40, threshold=1.0, desc="t")
+    one = common.fit_positions(loss_fn, starts, **kwargs)
+    for chunk in (1, 2, 3):
+        parts = common.fit_positions(loss_fn, starts, chunk=chunk, **kwargs)
+        np.testing.assert_array_equal(parts["iterations"], one["iterations"])
+        np.testing.assert_allclose(parts["positions"], one["positions"], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(parts["losses"], one["losses"], rtol=1e-5, atol=1e-5)
+    assert one["iterations"][3] == 1 and (one["iterations"] > 0).sum() >= 2
+    with pytest.raises(ValueError, match="chunk"):
+        common.fit_positions(loss_fn, starts, chunk=0, **kwargs)
+
+
+def test_multistart_summary_and_figure(tmp_path):
+    common = _load("ch04_pose_common")
+    target = np.asarray([0.0, 2.3, 1.9])
+    starts = np.asarray([[3.0, 0, 0], [0, 4.0, 0], [0, 0, 5.0]], np.float32)
+    result = dict(positions=np.stack([target + 0.1, target + 2.0, target + 3.0]),
+                  iterations=np.asarray([10, 30, -1]),
+                  losses=np.asarray([[900.0, 950, 990], [400, 450, 980]]))
+    summary = common.multistart_summary(result, target, starts)
+    assert summary["success_rate"] == pytest.approx(2 / 3)
+    assert summary["median_iterations"] == 20.0
+    assert summary["pose_recovered_rate"] == pytest.approx(1 / 3)
+    assert [r["start_radius"] for r in summary["per_start"]] == pytest.approx([3, 4, 5])
+    assert common.start_outcomes(summary) == [
+        "pose recovered", "threshold at another pose", "threshold not reached"]
+    path = common.plot_multistart(tmp_path / "m.png", summary, result["losses"], 500.0, target)
+    assert Image.open(path).size[0] > 500
