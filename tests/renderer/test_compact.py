@@ -84,6 +84,65 @@ def test_compact_shading_equals_dense_eager_and_jit(monkeypatch, shader_cls, tex
     assert np.abs(np.asarray(dense[1])).sum() > 0
 
 
+@pytest.mark.slow  # ~40 s on 2 cores (two renderer compiles); the dense-branch test is fast
+def test_blocked_shading_equals_one_block(monkeypatch):
+    """Above ``_SHADE_BLOCK`` fragments shading runs block by block (lax.map, checkpointed):
+    SoftPhong renders and their gradients are the same as with one block."""
+    monkeypatch.setattr(cm, "_MIN_CAPACITY", 16)
+    mesh = _meshes(True)
+    settings = RasterizationSettings(image_size=24, faces_per_pixel=6,
+                                     blur_radius=math.log(1 / 1e-4 - 1) * 1e-4)
+    shader = SoftPhongShader(lights=PointLights(location=((2.0, 2.0, -2.0),)),
+                             blend_params=BlendParams(1e-4, 1e-4))
+    renderer = MeshRenderer(MeshRasterizer(None, settings), shader)
+    pos = jnp.asarray([[-1.4, 0.5, -2.3], [1.0, 1.5, 2.5]])
+
+    def loss(p):
+        R = look_at_rotation(p)
+        cams = FoVPerspectiveCameras(R=R, T=-jnp.einsum("bji,bj->bi", R, p))
+        return jnp.sum((renderer(mesh, cameras=cams) - 0.5) ** 2)
+
+    one = jax.jit(jax.value_and_grad(loss))(pos)
+    monkeypatch.setattr(cm, "_SHADE_BLOCK", 150)  # 75 fragments per image and block
+    blocked = jax.jit(jax.value_and_grad(loss))(pos)
+    for a, b in zip(jax.tree.leaves(blocked), jax.tree.leaves(one)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
+    assert np.abs(np.asarray(one[1])).sum() > 0
+
+
+def test_blocked_dense_branch_equals_dense(monkeypatch):
+    """The dense switch branch (every slot shaded) gives 0 at empty slots and the same values
+    and operand gradients when blocked."""
+    rng = np.random.default_rng(4)
+    p2f = np.where(rng.uniform(size=(2, 6, 5, 3)) < 0.6, rng.integers(0, 9, (2, 6, 5, 3)), -1)
+    bary = rng.uniform(size=p2f.shape + (3,)).astype(np.float32)
+    fr = cm_fragments(p2f, bary)
+
+    def shade(f, w):  # per fragment, reads pix_to_face and bary only
+        return jnp.sin(f.bary_coords * w) * (f.pix_to_face[..., None] + 1.0)
+
+    w = jnp.asarray([0.5, 1.5, 2.5])
+
+    def run(w):
+        out = cm._shade_dense(shade, fr, w)
+        return out, jnp.sum(out ** 2)
+
+    dense, g_dense = run(w)[0], jax.grad(lambda u: run(u)[1])(w)
+    np.testing.assert_allclose(np.asarray(dense)[p2f < 0], 0.0)
+    monkeypatch.setattr(cm, "_SHADE_BLOCK", 40)
+    blocked, g_blocked = run(w)[0], jax.jit(jax.grad(lambda u: run(u)[1]))(w)
+    np.testing.assert_allclose(np.asarray(blocked), np.asarray(dense), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(g_blocked), np.asarray(g_dense), rtol=1e-5)
+
+
+def cm_fragments(p2f, bary):
+    from jax3d.renderer import Fragments
+
+    z = jnp.where(jnp.asarray(p2f) >= 0, 1.0, -1.0)
+    return Fragments(pix_to_face=jnp.asarray(p2f, jnp.int32), zbuf=z,
+                     bary_coords=jnp.asarray(bary), dists=z)
+
+
 def test_compact_then_expand_round_trip_and_capacity():
     rng = np.random.default_rng(1)
     p2f = np.where(rng.uniform(size=(2, 5, 7, 3)) < 0.3, rng.integers(0, 9, (2, 5, 7, 3)), -1)

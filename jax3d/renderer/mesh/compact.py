@@ -25,6 +25,7 @@ from jax3d.renderer.mesh.switch import capacity_ladder, round_capacity, switch_w
 __all__ = ["shade_fragments", "fragment_capacity", "compact_fragments", "expand_to_slots"]
 
 _MIN_CAPACITY = 256
+_SHADE_BLOCK = 1 << 19  # fragments (all images together) shaded at once above which to block
 
 
 def fragment_capacity(pix_to_face):
@@ -89,9 +90,42 @@ def expand_to_slots(values, idx, shape):
     return out[:, :L].reshape(tuple(shape) + rest)
 
 
+def _shade_blocked(shade, compact, *operands):
+    """``shade(compact (N, C, 1, 1), *operands)``, in blocks of about ``_SHADE_BLOCK``
+    fragments when there are more (``lax.map`` over checkpointed blocks: the temporaries of
+    both passes are one block's; under ``jit`` XLA reserves memory for the largest switch
+    branch whichever runs). Padding fragments are empty (pix_to_face -1)."""
+    N, C = compact.pix_to_face.shape[:2]
+    B = max(_MIN_CAPACITY, _SHADE_BLOCK // max(N, 1))
+    if C <= B:
+        return shade(compact, *operands)
+    nb = -(-C // B)
+
+    def split(a):  # (N, C, 1, 1, ...) -> (nb, N, B, 1, 1, ...), padded with -1
+        pad = [(0, 0), (0, nb * B - C)] + [(0, 0)] * (a.ndim - 2)
+        a = jnp.pad(a, pad, constant_values=-1).reshape((N, nb, B) + a.shape[2:])
+        return jnp.moveaxis(a, 1, 0)
+
+    blocks = jax.tree_util.tree_map(split, compact)
+    body = jax.checkpoint(lambda fr, ops: shade(fr, *ops))
+    out = jax.lax.map(lambda fr: body(fr, operands), blocks)  # (nb, N, B, 1, 1, ...)
+    out = jnp.moveaxis(out, 0, 1).reshape((N, nb * B) + out.shape[3:])
+    return out[:, :C]
+
+
 def _shade_at(shade, capacity, fragments, *operands):
     compact, idx = compact_fragments(fragments, capacity)
-    return expand_to_slots(shade(compact, *operands), idx, fragments.pix_to_face.shape)
+    values = _shade_blocked(shade, compact, *operands)
+    return expand_to_slots(values, idx, fragments.pix_to_face.shape)
+
+
+def _shade_dense(shade, fragments, *operands):
+    """Every slot shaded (0 where empty); blocked through the compact path when large."""
+    p2f = fragments.pix_to_face
+    L = int(np.prod(p2f.shape[1:]))
+    if p2f.shape[0] * L > _SHADE_BLOCK:
+        return _shade_at(shade, L, fragments, *operands)
+    return jnp.where((p2f >= 0)[..., None], shade(fragments, *operands), 0.0)
 
 
 def shade_fragments(shade, fragments, *operands):
@@ -122,6 +156,5 @@ def shade_fragments(shade, fragments, *operands):
     count = (p2f.reshape(N, L) >= 0).sum(axis=1).max()
     index = sum((count > c).astype(jnp.int32) for c in caps)
     branches = [functools.partial(_shade_at, shade, c) for c in caps]
-    branches.append(lambda fr, *ops: jnp.where((fr.pix_to_face >= 0)[..., None],
-                                               shade(fr, *ops), 0.0))
+    branches.append(functools.partial(_shade_dense, shade))
     return switch_with_recompute(index, branches, fragments, *operands)

@@ -474,6 +474,57 @@ def _fragment_values(px, py, c, perspective_correct, clip_barycentric_coords):
     return zbuf, (w0, w1, w2), jnp.where(inside, -dist, dist)
 
 
+_RECOMPUTE_BLOCK = 1 << 18  # fragments evaluated at once (bounds the recompute's temporaries)
+
+
+def _entry_values_block(table_t, flat, e, e_ok, xs, ys, hwk, T, perspective_correct,
+                        clip_barycentric_coords):  # fmt: skip
+    """zbuf (B,), bary (B, 3), signed dist (B,) of flat slot entries ``e (B,)``, -1 where
+    ``e_ok`` is False or the slot is empty."""
+    H, W, K = hwk
+    e_safe = jnp.where(e_ok, e, 0)
+    s = flat[e_safe]  # (B,)
+    ok = (s >= 0) & e_ok
+    pix = e_safe // K
+    n, y, x = pix // (H * W), (pix // W) % H, pix % W
+    c = _gather_coords(table_t, n * T + jnp.maximum(s, 0))
+    safe = _SAFE_TRIANGLE.reshape(9)
+    c = tuple(jnp.where(ok, c[i], safe[i]) for i in range(9))
+    zbuf, (w0, w1, w2), dist = _fragment_values(
+        xs[x], ys[y], c, perspective_correct, clip_barycentric_coords
+    )
+    neg = jnp.float32(-1.0)
+    zbuf, dist = jnp.where(ok, zbuf, neg), jnp.where(ok, dist, neg)
+    bary = jnp.where(ok[..., None], jnp.stack([w0, w1, w2], -1), neg)
+    return zbuf, bary, dist
+
+
+def _entry_values(table_t, flat, e, e_ok, xs, ys, hwk, T, perspective_correct,
+                  clip_barycentric_coords):  # fmt: skip
+    """:func:`_entry_values_block` over ``e (C,)``, ``_RECOMPUTE_BLOCK`` entries at a time.
+
+    Above one block the entries run through ``lax.map`` with a checkpointed body, so the
+    temporaries of the forward and backward pass are one block's (~300 bytes per entry in the
+    backward) instead of all C entries' at once: under ``jit`` XLA reserves memory for the
+    largest ``lax.switch`` branch (the dense one, N*H*W*K entries) whichever runs.
+    """
+    args = (perspective_correct, clip_barycentric_coords)
+    C, B = e.shape[0], _RECOMPUTE_BLOCK
+    if C <= B:
+        return _entry_values_block(table_t, flat, e, e_ok, xs, ys, hwk, T, *args)
+    nb = -(-C // B)
+    pad = nb * B - C
+    e_b = jnp.pad(e, (0, pad)).reshape(nb, B)
+    ok_b = jnp.pad(e_ok, (0, pad)).reshape(nb, B)
+
+    @jax.checkpoint
+    def block(table_t, eb, okb):
+        return _entry_values_block(table_t, flat, eb, okb, xs, ys, hwk, T, *args)
+
+    zbuf, bary, dist = jax.lax.map(lambda eo: block(table_t, *eo), (e_b, ok_b))
+    return zbuf.reshape(-1)[:C], bary.reshape(-1, 3)[:C], dist.reshape(-1)[:C]
+
+
 def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, capacity=None):
     """zbuf (N,H,W,K), bary (N,H,W,K,3), signed dists (N,H,W,K) for the chosen faces.
 
@@ -502,21 +553,10 @@ def _recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, 
         (e,) = jnp.nonzero(flat >= 0, size=C, fill_value=total)
         e_ok = e < total
         e = e.astype(jnp.int32)
-    e_safe = jnp.where(e_ok, e, 0)
-    s = flat[e_safe]  # (C,)
-    ok = (s >= 0) & e_ok
-    pix = e_safe // K
-    n, y, x = pix // (H * W), (pix // W) % H, pix % W
     table_t = face_verts.reshape(N * T, 9).T
-    c = _gather_coords(table_t, n * T + jnp.maximum(s, 0))
-    safe = _SAFE_TRIANGLE.reshape(9)
-    c = tuple(jnp.where(ok, c[i], safe[i]) for i in range(9))
-    zbuf, (w0, w1, w2), dist = _fragment_values(
-        xs[x], ys[y], c, perspective_correct, clip_barycentric_coords
-    )
+    zbuf, bary, dist = _entry_values(table_t, flat, e, e_ok, xs, ys, (H, W, K), T,
+                                     perspective_correct, clip_barycentric_coords)
     neg = jnp.float32(-1.0)
-    zbuf, dist = jnp.where(ok, zbuf, neg), jnp.where(ok, dist, neg)
-    bary = jnp.where(ok[..., None], jnp.stack([w0, w1, w2], -1), neg)
     if C < total:
         def put(v):
             out = jnp.full((total,) + v.shape[1:], neg)
