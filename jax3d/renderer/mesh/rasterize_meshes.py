@@ -7,7 +7,8 @@ gathered vertices of exactly those faces. Gradients flow through the recompute o
 backward pass is a scatter-add of size ``N*H*W*K*9``.
 
 Memory is ``O(N*H*W*K + N*NB*M)`` plus ``O(batch*P*M)`` per fine step (``NB`` bins of ``P``
-pixels, ``M`` candidates per bin); never ``O(H*W*F)``.
+pixels, ``M`` candidates per bin); never ``O(H*W*F)``. The recompute (and its backward) runs
+``_RECOMPUTE_BLOCK`` fragments at a time, so its temporaries do not grow with ``N*H*W*K``.
 """
 
 from __future__ import annotations
