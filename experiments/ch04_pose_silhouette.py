@@ -86,6 +86,8 @@ def parse_args(argv):
                    help="render at most this many starts per batch (memory)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=None, help="override the image side")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="stopping loss (default 500 x image side / 256)")
     return p.parse_args(argv)
 
 
@@ -96,7 +98,7 @@ def main(argv=None) -> dict:
         args.iters = 25 if args.quick else 200
     size, k = (64, 20) if args.quick else (256, 100)
     size = args.image_size or size
-    threshold = 500.0 * size / 256  # the loss lives on the silhouette's boundary
+    threshold = 500.0 * size / 256 if args.threshold is None else args.threshold  # boundary
     mesh, source = teapot_mesh(args.quick, textured=False)
     target = target_position(3.0, 50.0, 0.0)
     phong = phong_renderer(size)

@@ -98,6 +98,8 @@ def parse_args(argv):
                    help="render at most this many starts per batch (memory)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=None, help="override the image side")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="stopping loss (default 800 x image side / 256)")
     return p.parse_args(argv)
 
 
@@ -108,7 +110,7 @@ def main(argv=None) -> dict:
         args.iters = 25 if args.quick else 200
     size, k_sil, k_tex = (64, 20, 10) if args.quick else (256, 100, 50)
     size = args.image_size or size
-    threshold = 800.0 * size / 256
+    threshold = 800.0 * size / 256 if args.threshold is None else args.threshold
     mesh, source = cow_mesh(args.quick)
     target = target_position(3.0, 50.0, 0.0)
     phong = phong_renderer(size)
