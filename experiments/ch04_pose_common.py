@@ -1,10 +1,11 @@
 """Shared pieces of the chapter 4 pose-estimation experiments (silhouette and texture).
 
 A camera position ``p (3,)`` is the only parameter: ``R = look_at_rotation(p)``, ``T = -R^T p``
-(the book's model). ``fit_positions`` runs Adam on ``S`` starting positions at once: the S starts
-are one batch of S cameras looking at S copies of the mesh (no ``vmap``, so the rasterizer
-sees one batch and sizes its work from the true bin counts); each start stops (freezes) at the
-first iteration whose loss is below the threshold, as the book's ``if loss < threshold: break``.
+(the book's model). ``fit_positions`` runs Adam on ``S`` starting positions in batches of up to
+``chunk``: a batch of B starts is B cameras looking at B copies of the mesh (no ``vmap``, so
+the rasterizer sees one batch and sizes its work from the true bin counts); each start stops
+(freezes) at the first iteration whose loss is below the threshold, as the book's
+``if loss < threshold: break``.
 """
 
 from __future__ import annotations
@@ -277,6 +278,39 @@ def plot_multistart(path: Path, summary: dict, losses: np.ndarray, threshold: fl
     path = Path(path)
     fig.savefig(path)
     return path
+
+
+def add_multistart_args(parser, threshold: float) -> None:
+    """The options both pose experiments share: ``--starts``, ``--chunk``, ``--seed``,
+    ``--threshold`` (``threshold`` is the book's value at 256 x 256)."""
+    parser.add_argument("--starts", type=int, default=0,
+                        help="also run N random starts (radius 3..7)")  # fmt: skip
+    parser.add_argument("--chunk", type=int, default=4,
+                        help="render at most this many starts per batch (memory)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help=f"stopping loss (default {threshold:g} x image side / 256)")
+
+
+def run_multistart(loss_fn, args, threshold: float, target: np.ndarray) -> dict:
+    """``args.starts`` random starts fitted in batches of ``args.chunk``; writes
+    ``multistart_losses.npy`` (T, S) and ``multistart.png`` to ``args.out`` and returns the
+    :func:`multistart_summary`."""
+    starts = random_starts(args.seed, args.starts)
+    multi = fit_positions(loss_fn, starts, lr=0.05, max_iters=args.iters, threshold=threshold,
+                          desc=f"{args.starts} starts", chunk=args.chunk)  # fmt: skip
+    summary = multistart_summary(multi, target, starts)
+    np.save(args.out / "multistart_losses.npy", multi["losses"])
+    plot_multistart(args.out / "multistart.png", summary, multi["losses"], threshold, target)
+    return summary
+
+
+def print_metrics(metrics: dict) -> None:
+    """Print ``metrics`` without the long entries (final position, per-start table)."""
+    shown = {k: v for k, v in metrics.items() if k not in ("final_position", "multistart")}
+    if "multistart" in metrics:
+        shown["multistart"] = {k: v for k, v in metrics["multistart"].items() if k != "per_start"}
+    print(shown)
 
 
 def save_target(out: Path, name: str, image) -> None:

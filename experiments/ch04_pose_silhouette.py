@@ -7,9 +7,9 @@ Phong shader (light at (0, 0, -3)); the target silhouette is ``rgb.max(-1) != 1`
 camera-position parameter starts at (3.0, 6.9, 2.5); loss = sum of squared silhouette
 differences; Adam lr 0.05; at most 200 iterations, stop when loss < 500.
 
-``--starts N`` runs N random starts (radius 3..7) at once as one batch and reports the success
-rate. ``--quick`` renders 64 x 64 (K = 20); the threshold scales with the image side (the loss
-comes from boundary pixels).
+``--starts N`` runs N random starts (radius 3..7) in batches of ``--chunk`` and reports the
+success rate; ``--threshold`` overrides the stopping loss. ``--quick`` renders 64 x 64
+(K = 20); the threshold scales with the image side (the loss comes from boundary pixels).
 
     python experiments/ch04_pose_silhouette.py --quick --out out/ch04_sil
 """
@@ -29,12 +29,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ch04_pose_common import (  # noqa: E402
+    add_multistart_args,
     camera_from_position,
     fit_positions,
-    multistart_summary,
     phong_renderer,
-    plot_multistart,
-    random_starts,
+    print_metrics,
+    run_multistart,
     save_outputs,
     save_target,
     target_position,
@@ -80,14 +80,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="64x64, K=20 (seconds)")
     p.add_argument("--out", type=Path, default=Path("out/ch04_pose_silhouette"))
-    p.add_argument("--starts", type=int, default=0, help="also run N random starts (one batch)")
     p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
-    p.add_argument("--chunk", type=int, default=4,
-                   help="render at most this many starts per batch (memory)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=None, help="override the image side")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="stopping loss (default 500 x image side / 256)")
+    add_multistart_args(p, 500.0)
     return p.parse_args(argv)
 
 
@@ -131,19 +126,9 @@ def main(argv=None) -> dict:
         "seconds": time.perf_counter() - t0,
     }
     if args.starts > 0:
-        starts = random_starts(args.seed, args.starts)
-        multi = fit_positions(loss_fn, starts, lr=0.05, max_iters=args.iters,
-                              threshold=threshold, desc=f"{args.starts} starts",
-                              chunk=args.chunk)  # fmt: skip
-        metrics["multistart"] = multistart_summary(multi, target, starts)
-        np.save(args.out / "multistart_losses.npy", multi["losses"])
-        plot_multistart(args.out / "multistart.png", metrics["multistart"], multi["losses"],
-                        threshold, target)  # fmt: skip
+        metrics["multistart"] = run_multistart(loss_fn, args, threshold, target)
     save_outputs(args.out, "silhouette_fit", frames, fit["losses"], metrics)
-    shown = {k: v for k, v in metrics.items() if k not in ("final_position", "multistart")}
-    if "multistart" in metrics:
-        shown["multistart"] = {k: v for k, v in metrics["multistart"].items() if k != "per_start"}
-    print(shown)
+    print_metrics(metrics)
     return metrics
 
 

@@ -48,6 +48,29 @@ def _meshes(textured: bool) -> Meshes:
     return Meshes([v, v * 0.7], [f, f], textures=tex)
 
 
+_POSITIONS = jnp.asarray([[-1.4, 0.5, -2.3], [1.0, 1.5, 2.5]])  # one camera per mesh
+
+
+def _cameras(p):
+    """Cameras at positions ``p (N, 3)`` looking at the origin."""
+    R = look_at_rotation(p)
+    return FoVPerspectiveCameras(R=R, T=-jnp.einsum("bji,bj->bi", R, p))
+
+
+def _soft_render_loss(shader_cls, mesh, image_size, faces_per_pixel):
+    """(renderer, loss(positions (N, 3)) -> scalar) of a soft render of ``mesh``."""
+    settings = RasterizationSettings(image_size=image_size, faces_per_pixel=faces_per_pixel,
+                                     blur_radius=math.log(1 / 1e-4 - 1) * 1e-4)
+    shader = shader_cls(lights=PointLights(location=((2.0, 2.0, -2.0),)),
+                        blend_params=BlendParams(1e-4, 1e-4))
+    renderer = MeshRenderer(MeshRasterizer(None, settings), shader)
+
+    def loss(p):
+        return jnp.sum((renderer(mesh, cameras=_cameras(p)) - 0.5) ** 2)
+
+    return renderer, loss
+
+
 @pytest.mark.parametrize("shader_cls,textured", [
     (SoftPhongShader, True),
     # ~50 s each on 2 cores (eager + jit + dense compiles): run by `make test-all`.
@@ -57,21 +80,9 @@ def _meshes(textured: bool) -> Meshes:
 def test_compact_shading_equals_dense_eager_and_jit(monkeypatch, shader_cls, textured):
     monkeypatch.setattr(cm, "_MIN_CAPACITY", 16)  # small images: make every branch exist
     mesh = _meshes(textured)
-    settings = RasterizationSettings(image_size=32, faces_per_pixel=8,
-                                     blur_radius=math.log(1 / 1e-4 - 1) * 1e-4)
-    shader = shader_cls(lights=PointLights(location=((2.0, 2.0, -2.0),)),
-                        blend_params=BlendParams(1e-4, 1e-4))
-    renderer = MeshRenderer(MeshRasterizer(None, settings), shader)
-    pos = jnp.asarray([[-1.4, 0.5, -2.3], [1.0, 1.5, 2.5]])
-
-    def cameras(p):
-        R = look_at_rotation(p)
-        return FoVPerspectiveCameras(R=R, T=-jnp.einsum("bji,bj->bi", R, p))
-
-    def loss(p):
-        return jnp.sum((renderer(mesh, cameras=cameras(p)) - 0.5) ** 2)
-
-    p2f = renderer.rasterizer(mesh, cameras=cameras(pos)).pix_to_face
+    renderer, loss = _soft_render_loss(shader_cls, mesh, image_size=32, faces_per_pixel=8)
+    pos = _POSITIONS
+    p2f = renderer.rasterizer(mesh, cameras=_cameras(pos)).pix_to_face
     count, slots = int((p2f[0] >= 0).sum()), p2f[0].size
     assert cm.fragment_capacity(p2f) < slots  # eagerly compacted
     assert count <= sw.capacity_ladder(slots, cm._MIN_CAPACITY)[-1]  # jit: a compact branch
@@ -89,19 +100,8 @@ def test_blocked_shading_equals_one_block(monkeypatch):
     """Above ``_SHADE_BLOCK`` fragments shading runs block by block (lax.map, checkpointed):
     SoftPhong renders and their gradients are the same as with one block."""
     monkeypatch.setattr(cm, "_MIN_CAPACITY", 16)
-    mesh = _meshes(True)
-    settings = RasterizationSettings(image_size=24, faces_per_pixel=6,
-                                     blur_radius=math.log(1 / 1e-4 - 1) * 1e-4)
-    shader = SoftPhongShader(lights=PointLights(location=((2.0, 2.0, -2.0),)),
-                             blend_params=BlendParams(1e-4, 1e-4))
-    renderer = MeshRenderer(MeshRasterizer(None, settings), shader)
-    pos = jnp.asarray([[-1.4, 0.5, -2.3], [1.0, 1.5, 2.5]])
-
-    def loss(p):
-        R = look_at_rotation(p)
-        cams = FoVPerspectiveCameras(R=R, T=-jnp.einsum("bji,bj->bi", R, p))
-        return jnp.sum((renderer(mesh, cameras=cams) - 0.5) ** 2)
-
+    _, loss = _soft_render_loss(SoftPhongShader, _meshes(True), image_size=24, faces_per_pixel=6)
+    pos = _POSITIONS
     one = jax.jit(jax.value_and_grad(loss))(pos)
     monkeypatch.setattr(cm, "_SHADE_BLOCK", 150)  # 75 fragments per image and block
     blocked = jax.jit(jax.value_and_grad(loss))(pos)
