@@ -5,6 +5,7 @@ from jax3d.io.obj import Faces, Properties, load_obj, save_obj
 from jax3d.io.obj_meshes import load_objs_as_meshes
 from jax3d.io.pluggable_io import IO
 from jax3d.io.ply import PlyMesh, load_ply, read_ply, save_ply
+from jax3d.io.restricted_pickle import restricted_load
 
 __all__ = [
     "IO",
@@ -17,6 +18,7 @@ __all__ = [
     "load_ply",
     "make_mesh_texture_atlas",
     "read_ply",
+    "restricted_load",
     "save_obj",
     "save_ply",
 ]

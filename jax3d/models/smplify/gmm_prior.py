@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jax3d.models.smpl.restricted_pickle import restricted_load
+from jax3d.io.restricted_pickle import restricted_load
 
 
 @struct.dataclass
