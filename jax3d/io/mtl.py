@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from jax3d.io.utils import decode_text, file_error, read_image, resolve_inside
 # Colour keywords -> PyTorch3D's property names; scalar keywords likewise.
 _COLOURS = {"Ka": "ambient_color", "Kd": "diffuse_color", "Ks": "specular_color"}
 _SCALARS = {"Ns": "shininess", "d": "opacity", "illum": "illum"}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # map_Kd options and their maximum number of numeric arguments.
 _MAP_OPTIONS = {
     "-blendu": 1, "-blendv": 1, "-bm": 1, "-boost": 1, "-cc": 1, "-clamp": 1, "-imfchan": 1,
@@ -87,12 +89,12 @@ def _numbers(args, key, source, lineno, *, colour: bool) -> np.ndarray:
             source, f"line {lineno}", f"'{key}' needs {' or '.join(map(str, want))} numbers"
         )
     try:
-        vals = np.array([float(a) for a in args], np.float32)
+        vals = [float(a) for a in args]
     except (ValueError, OverflowError):
         raise file_error(source, f"line {lineno}", f"malformed number in '{key}' line") from None
-    if not np.all(np.isfinite(vals)):
+    if not all(math.isfinite(v) and abs(v) <= _FLOAT32_MAX for v in vals):
         raise file_error(source, f"line {lineno}", f"'{key}' value is NaN or infinite")
-    return np.repeat(vals, 3) if colour and len(vals) == 1 else vals
+    return np.array(vals * 3 if colour and len(vals) == 1 else vals, np.float32)
 
 
 def _map_file_name(args, source, lineno) -> str:

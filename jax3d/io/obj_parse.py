@@ -298,16 +298,12 @@ def _materials(lines: _Lines, st: _State) -> np.ndarray:
                 st.names.append(name)
             at[i] = st.name_index[name]
             continue
-        names = rest.split()
-        if not names:
+        names = [n for n in dict.fromkeys(rest.split()) if n not in st.mtllibs]
+        if not rest.strip():
             raise st.fail(lines.first + i, "'mtllib' without a file name")
-        for name in names:
-            if name in st.mtllibs:
-                continue
-            if len(st.mtllibs) < MAX_MTLLIBS:
-                st.mtllibs[name] = None
-            else:
-                st.mtllibs_dropped += 1
+        room = max(MAX_MTLLIBS - len(st.mtllibs), 0)
+        st.mtllibs.update(dict.fromkeys(names[:room]))
+        st.mtllibs_dropped += max(len(names) - room, 0)
     is_use = at >= 0
     idx = np.maximum.accumulate(np.where(is_use, np.arange(len(kind)), -1))
     mats = np.where(idx >= 0, at[np.maximum(idx, 0)], st.current)

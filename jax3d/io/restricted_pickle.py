@@ -365,30 +365,45 @@ _LENGTH_PREFIX = {
 }
 
 
+# Opcode byte -> (name, argument size or pickletools' size code); (None, 0) if unknown.
+_OPCODES = [(None, 0)] * 256
+for _op in pickletools.opcodes:
+    _OPCODES[ord(_op.code)] = (_op.name, _op.arg.n if _op.arg is not None else 0)
+# Opcode byte -> its length when that is fixed and nothing else is checked (else 0).
+_STEP = [0] * 256
+for _op in pickletools.opcodes:
+    if (_op.arg is None or _op.arg.n >= 0) and _op.name not in ("BINPUT", "LONG_BINPUT", "STOP"):
+        _STEP[ord(_op.code)] = 1 + (_op.arg.n if _op.arg is not None else 0)
+del _op
+
+
 def _prescan(data: bytes, budget: _Budget) -> None:
     """Walk the opcodes without decoding or executing them: every argument must be in the
     file (a length field cannot claim more), memo indices must be below the number of
     opcodes, and each opcode is charged ``OPCODE_COST``. Raises ValueError if malformed."""
     pos, ops, top_put, n = 0, 0, -1, len(data)
+    step = _STEP
     while True:
+        while pos < n and step[data[pos]]:  # the common opcodes, fast
+            pos += step[data[pos]]
+            ops += 1
         if pos >= n:
-            raise ValueError("malformed pickle: no STOP opcode")
-        op = pickletools.code2op.get(chr(data[pos]))
-        if op is None:
+            raise ValueError("malformed pickle: no STOP opcode or a truncated argument")
+        name, size = _OPCODES[data[pos]]
+        if name is None:
             raise ValueError(f"malformed pickle: unknown opcode {data[pos]:#04x} at byte {pos}")
         start, pos, ops = pos, pos + 1, ops + 1
-        size = op.arg.n if op.arg is not None else 0
         if size >= 0:
-            if op.name in ("BINPUT", "LONG_BINPUT"):
+            if name in ("BINPUT", "LONG_BINPUT"):
                 top_put = max(top_put, int.from_bytes(data[pos : pos + size], "little"))
             pos += size
         elif size == pickletools.UP_TO_NEWLINE:
-            for _ in range(2 if op.name in ("GLOBAL", "INST") else 1):
+            for _ in range(2 if name in ("GLOBAL", "INST") else 1):
                 end = data.find(b"\n", pos)
                 if end < 0:
                     pos = n + 1
                     break
-                if op.name == "PUT":
+                if name == "PUT":
                     try:
                         top_put = max(top_put, int(data[pos:end]))
                     except ValueError:
@@ -400,13 +415,13 @@ def _prescan(data: bytes, budget: _Budget) -> None:
             pos += k
             if length < 0 or pos + length > n:
                 raise ValueError(
-                    f"malformed pickle: {op.name} at byte {start} claims {length} bytes, "
+                    f"malformed pickle: {name} at byte {start} claims {length} bytes, "
                     f"the file has {max(n - pos, 0)} left"
                 )
             pos += length
         if pos > n:
-            raise ValueError(f"malformed pickle: {op.name} at byte {start} is truncated")
-        if op.name == "STOP":
+            raise ValueError(f"malformed pickle: {name} at byte {start} is truncated")
+        if name == "STOP":
             break
     if top_put >= ops:
         raise ValueError(f"malformed pickle: memo index {top_put} with only {ops} opcodes")
