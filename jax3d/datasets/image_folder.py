@@ -156,9 +156,13 @@ class ImageFolder:
 
         Raises:
             ValueError: the file cannot be used (the message names it and says why).
+            IndexError: `index` is not in `[0, len(self))`.
         """
+        index = int(index)
+        if not 0 <= index < len(self.files):
+            raise IndexError(f"index {index} out of range for {len(self.files)} files")
         try:
-            return self._load(int(index), _image_rng(seed, epoch, int(index)))
+            return self._load(index, _image_rng(seed, epoch, index))
         except _Unreadable as err:
             raise ValueError(str(err)) from err
 
@@ -205,7 +209,7 @@ class ImageFolder:
                 first = path not in self._bad
                 self._bad[path] = str(err)
             if first:
-                warnings.warn(f"skipping {err}", ImageSkippedWarning, stacklevel=2)
+                warnings.warn(f"skipping {err}", ImageSkippedWarning, stacklevel=1)
             return None
 
     # ---------------------------------------------------------------- epochs and batches

@@ -3,6 +3,7 @@ iterator (the same interface as `ImageFolder.iterate`, for the training loop).""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +27,17 @@ class SyntheticDataset(Protocol):
     def batch(self, key: jax.Array, batch_size: int) -> Any: ...
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_batch(dataset, batch_size: int, sharding):
+    """One jitted batch function per (dataset, batch_size, sharding), reused by every
+    iterator (a new epoch's iterator does not recompile)."""
+
+    def make(key, step):
+        return dataset.batch(jax.random.fold_in(key, step), batch_size)
+
+    return jax.jit(make, out_shardings=sharding)
+
+
 def synthetic_batches(
     dataset: SyntheticDataset,
     key: jax.Array,
@@ -36,7 +48,8 @@ def synthetic_batches(
 ) -> Iterator[Any]:
     """Batches `dataset.batch(fold_in(key, step), batch_size)` for step = 0, 1, ...
 
-    One jitted function generates every batch (compiled once), placed with
+    One jitted function generates every batch (compiled once per dataset, batch size and
+    sharding, and cached across calls when they are hashable), placed with
     `out_shardings=sharding` when given (e.g. `NamedSharding(mesh, PartitionSpec("data"))`),
     so nothing goes through the host. Step `i`'s batch depends only on `(key, i)`.
 
@@ -56,10 +69,10 @@ def synthetic_batches(
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    make = jax.jit(
-        lambda k, step: dataset.batch(jax.random.fold_in(k, step), batch_size),
-        out_shardings=sharding,
-    )
+    try:
+        make = _compiled_batch(dataset, batch_size, sharding)
+    except TypeError:  # an unhashable dataset or sharding: compile for this iterator only
+        make = _compiled_batch.__wrapped__(dataset, batch_size, sharding)
     steps = itertools.count() if num_batches is None else range(num_batches)
     for step in steps:
         yield make(key, step)

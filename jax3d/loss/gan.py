@@ -28,12 +28,13 @@ Logits = jax.Array | Sequence[jax.Array]
 
 def _over_scales(fn: Callable[..., jax.Array], *logits: Logits) -> jax.Array:
     """`fn` on each scale's logits, averaged over scales (one array is one scale)."""
-    if isinstance(logits[0], (list, tuple)):
-        n = len(logits[0])
-        if n == 0 or any(not isinstance(x, (list, tuple)) or len(x) != n for x in logits):
+    multi = [isinstance(x, (list, tuple)) for x in logits]
+    if any(multi):
+        n = len(logits[0]) if multi[0] else -1
+        if not all(multi) or n == 0 or any(len(x) != n for x in logits):
             raise ValueError(
                 "multi-scale logits must be non-empty sequences of equal length, got lengths "
-                f"{[len(x) if isinstance(x, (list, tuple)) else 'array' for x in logits]}"
+                f"{[len(x) if m else 'array' for x, m in zip(logits, multi)]}"
             )
         return sum(fn(*(jnp.asarray(x[i]) for x in logits)) for i in range(n)) / n
     return fn(*(jnp.asarray(x) for x in logits))

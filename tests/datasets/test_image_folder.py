@@ -85,6 +85,8 @@ def test_bad_files_are_skipped_with_a_warning_once(folder):
         assert len(list(ds.batches(3, seed=0, epoch=1))) == 2
     with pytest.raises(ValueError, match="notes.jpg"):
         ImageFolder(str(folder / "notes.jpg"), image_size=8).load(0)
+    with pytest.raises(IndexError, match="out of range"):
+        ds.load(12)
 
 
 def test_unusable_folders_raise(folder):

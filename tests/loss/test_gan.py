@@ -84,13 +84,14 @@ def test_multi_scale_logits_average_over_scales():
     np.testing.assert_allclose(nonsaturating_generator_loss(tuple(fake)), expected, rtol=1e-6)
     with pytest.raises(ValueError, match="equal length"):
         hinge_discriminator_loss(real, fake[:1])
+    with pytest.raises(ValueError, match="equal length"):
+        hinge_discriminator_loss(real[0], fake)
 
 
 def test_smooth_losses_check_grads():
     real = jnp.array([[0.3, -1.2], [2.0, 0.1]])
     fake = jnp.array([[-0.7, 0.4], [1.5, -2.2]])
     check_grads(jax.jit(nonsaturating_discriminator_loss), (real, fake), order=1, modes=["rev"])
-    check_grads(jax.jit(hinge_generator_loss), (fake,), order=1, modes=["rev"])
     # Hinge D away from its kinks (|1 -+ l| > 0.1): gradient -1/n on active real, +1/n fake.
     g_real, g_fake = jax.grad(hinge_discriminator_loss, argnums=(0, 1))(real, fake)
     np.testing.assert_allclose(g_real, [[-0.25, -0.25], [0.0, -0.25]])
@@ -138,19 +139,19 @@ def test_r1_on_dcgan_discriminator_equals_per_sample_gradients():
     disc, x, params = _dcgan_and_batch()
 
     @jax.jit
-    def run(p):
+    def run(p, x):
         per = jax.vmap(jax.grad(lambda im: disc.apply(p, im[None])[0, 0]))(x)
         return r1_penalty(lambda im: disc.apply(p, im), x), jnp.mean(jnp.sum(per**2, (1, 2, 3)))
 
-    value, expected = run(params)
+    value, expected = run(params, x)
     np.testing.assert_allclose(value, expected, rtol=1e-5)
 
 
 @pytest.mark.slow
 def test_r1_on_dcgan_discriminator_double_backprop():
     disc, x, params = _dcgan_and_batch()
-    loss = lambda p: 10.0 * r1_penalty(lambda im: disc.apply(p, im), x)  # noqa: E731
-    grads = jax.jit(jax.grad(loss))(params)
+    loss = lambda p, x: 10.0 * r1_penalty(lambda im: disc.apply(p, im), x)  # noqa: E731
+    grads = jax.jit(jax.grad(loss))(params, x)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
     assert any(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree_util.tree_leaves(grads))
 

@@ -39,3 +39,15 @@ def numpy_init(model, *args, seed: int = 0, **kwargs):
         return jnp.asarray(value, spec.dtype)
 
     return jax.tree_util.tree_map_with_path(leaf, shapes)
+
+
+def jit_apply(model, variables, *args, **kwargs):
+    """`model.apply(variables, *args, **kwargs)` compiled once, the arrays passed as arguments
+    (closing over them would make XLA constant-fold the whole network)."""
+    return jax.jit(functools.partial(model.apply, **kwargs))(variables, *args)
+
+
+def output_shapes(model, variables, *args, **kwargs):
+    """Shapes of `model.apply(variables, *args, **kwargs)`, traced, not compiled."""
+    out = jax.eval_shape(functools.partial(model.apply, **kwargs), variables, *args)
+    return jax.tree_util.tree_map(lambda s: s.shape, out)

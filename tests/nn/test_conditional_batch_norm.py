@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from jax3d.nn import STATS_COLLECTION, ConditionalBatchNorm
-from tests.nn._init import numpy_init
+from tests.nn._init import jit_apply, numpy_init
 
 EPS = 1e-5
 
@@ -24,9 +24,7 @@ def test_class_conditioned_matches_formula_and_running_stats():
     x, labels = _x(), np.array([0, 2, 1, 2], np.int32)
     model = ConditionalBatchNorm(num_classes=3)
     variables = numpy_init(model, x, labels, train=False)
-    y, upd = jax.jit(lambda v: model.apply(v, x, labels, train=True, mutable=[STATS_COLLECTION]))(
-        variables
-    )
+    y, upd = jit_apply(model, variables, x, labels, train=True, mutable=[STATS_COLLECTION])
     gamma = np.asarray(variables["params"]["gamma"]["embedding"])  # (3, C)
     beta = np.asarray(variables["params"]["beta"]["embedding"])
     x_hat, mean, var = _normalised(x.astype(np.float64))
@@ -37,8 +35,7 @@ def test_class_conditioned_matches_formula_and_running_stats():
     np.testing.assert_allclose(stats["mean"], 0.1 * mean, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * var, rtol=1e-4)
     # Evaluation normalises with the running averages.
-    y_eval = model.apply({**variables, STATS_COLLECTION: upd[STATS_COLLECTION]}, x, labels,
-                         train=False)
+    y_eval = jit_apply(model, {**variables, **upd}, x, labels, train=False)
     x_eval = (x - stats["mean"]) / np.sqrt(stats["var"] + EPS)
     np.testing.assert_allclose(
         y_eval, x_eval * gamma[labels][:, None, None] + beta[labels][:, None, None], rtol=1e-4,
@@ -51,9 +48,7 @@ def test_code_conditioned_matches_formula():
     code = np.random.default_rng(1).standard_normal((4, 5)).astype(np.float32)
     model = ConditionalBatchNorm()
     variables = numpy_init(model, x, code, train=False)
-    y, _ = jax.jit(lambda v: model.apply(v, x, code, train=True, mutable=[STATS_COLLECTION]))(
-        variables
-    )
+    y, _ = jit_apply(model, variables, x, code, train=True, mutable=[STATS_COLLECTION])
     w_gamma = np.asarray(variables["params"]["gamma"]["kernel"])  # (5, C)
     w_beta = np.asarray(variables["params"]["beta"]["kernel"])
     x_hat, _, _ = _normalised(x.astype(np.float64))

@@ -8,7 +8,7 @@ import pytest
 
 from jax3d.nn import STATS_COLLECTION, ResBlock
 from jax3d.nn._layers import downsample_avg, upsample_bilinear
-from tests.nn._init import numpy_init
+from tests.nn._init import jit_apply, numpy_init, output_shapes
 
 
 def avg_pool_3x3_s2_naive(x, count_include_pad=True):
@@ -62,7 +62,7 @@ def test_down_block_structure_matches_manual_composition():
     x = np.random.default_rng(1).standard_normal((2, 6, 6, 3)).astype(np.float32)
     block = ResBlock(4, resample="down", norm="none")
     variables = numpy_init(block, x, train=False)
-    y = jax.jit(lambda v: block.apply(v, x, train=False))(variables)
+    y = jit_apply(block, variables, x, train=False)
     p = variables["params"]
     h = _conv(jax.nn.relu(x), p["conv_a"]["kernel"], p["conv_a"]["bias"], 1)
     h = _conv(jax.nn.relu(h), p["conv_b"]["kernel"], p["conv_b"]["bias"], 1)
@@ -75,6 +75,7 @@ def test_down_block_structure_matches_manual_composition():
 @pytest.mark.parametrize(
     "resample, norm, spectral, c_in, shape",
     [
+        ("down", "batch", False, 3, (2, 4, 4, 4)),
         ("none", "batch", True, 4, (2, 8, 8, 4)),  # SynSin's feature-net block: identity skip
         ("up", "instance", False, 3, (2, 16, 16, 4)),
         ("none", "conditional_batch", False, 3, (2, 8, 8, 4)),
@@ -88,12 +89,10 @@ def test_block_shapes_and_state(resample, norm, spectral, c_in, shape):
     assert ("skip" in variables["params"]) == (resample != "none" or c_in != 4)
     has_stats = norm in ("batch", "conditional_batch") or spectral
     assert (STATS_COLLECTION in variables) == has_stats
-    y, upd = jax.jit(
-        lambda v: block.apply(v, x, cond, train=True, mutable=[STATS_COLLECTION])
-    )(variables)
-    assert y.shape == shape and bool(jnp.all(jnp.isfinite(y)))
+    y, upd = output_shapes(block, variables, x, cond, train=True, mutable=[STATS_COLLECTION])
+    assert y == shape
     if spectral:
-        assert "spectral_norm" in upd[STATS_COLLECTION]["conv_a"]
+        assert upd[STATS_COLLECTION]["conv_a"]["spectral_norm"]["conv/kernel/u"] == (1, 4)
 
 
 def test_block_rejects_bad_settings():

@@ -1,18 +1,16 @@
 """UNet: output shapes, channel widths per level, output activation, state, bad sizes."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jax3d.nn import STATS_COLLECTION, UNet
-from tests.nn._init import numpy_init
+from tests.nn._init import jit_apply, numpy_init, output_shapes
 
 
 def test_unet_shapes_widths_and_activation():
     x = np.random.default_rng(0).standard_normal((2, 16, 16, 2)).astype(np.float32)
-    model = UNet(out_channels=3, features=2, depth=4, max_multiplier=2, norm="batch",
-                 output_activation="sigmoid")
+    model = UNet(out_channels=3, features=2, depth=4, max_multiplier=2, norm="batch")
     variables = numpy_init(model, x, train=False)
     p = variables["params"]
     # c_i = 2 * min(2**i, 2) = [2, 4, 4, 4]; encoder convs 4x4/2, decoder 3x3 on concatenations.
@@ -27,19 +25,17 @@ def test_unet_shapes_widths_and_activation():
     assert set(variables[STATS_COLLECTION]) == {
         "down_norm_1", "down_norm_2", "up_norm_0", "up_norm_1", "up_norm_2"
     }
-    y = jax.jit(lambda v: model.apply(v, x, train=False))(variables)
-    assert y.shape == (2, 16, 16, 3)
-    assert bool(jnp.all((y > 0) & (y < 1)))
+    assert output_shapes(model, variables, x, train=False) == (2, 16, 16, 3)
 
 
 def test_unet_spectral_depth1_and_bad_sizes():
     x = np.random.default_rng(1).standard_normal((1, 4, 6, 3)).astype(np.float32)
-    model = UNet(out_channels=1, features=2, depth=1, norm="none", spectral_norm=True)
+    model = UNet(out_channels=1, features=2, depth=1, norm="none", spectral_norm=True,
+                 output_activation="sigmoid")
     variables = numpy_init(model, x, train=False)
-    y, upd = jax.jit(
-        lambda v: model.apply(v, x, train=True, mutable=[STATS_COLLECTION])
-    )(variables)
+    y, upd = jit_apply(model, variables, x, train=True, mutable=[STATS_COLLECTION])
     assert y.shape == (1, 4, 6, 1)
+    assert bool(jnp.all((y > 0) & (y < 1)))
     assert set(upd[STATS_COLLECTION]) == {"down_0", "out"}
     with pytest.raises(ValueError, match="multiples of 2"):
         numpy_init(UNet(depth=2), x, train=False)
