@@ -1,7 +1,7 @@
 """Fast test initialisation of Flax modules: shapes from `jax.eval_shape(model.init)` (nothing
 is compiled), values drawn with NumPy. Flax's own `init` compiles one PRNG program per kernel
 shape, which costs seconds per shape on the shared CPU; these tests check the modules' maths,
-not Flax's initialisers (test_init_with_flax covers the real path once)."""
+not Flax's initialisers (tests/nn/test_init.py runs the real path)."""
 
 from __future__ import annotations
 
