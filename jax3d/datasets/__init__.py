@@ -11,6 +11,8 @@ from jax3d.datasets.furniture import (
     make_shape,
     shape_from_seed,
 )
+from jax3d.datasets.image_folder import ImageFolder, ImageSkippedWarning
+from jax3d.datasets.prefetch import Prefetcher, prefetch
 from jax3d.datasets.shape_renders import (
     NpzShapeRenders,
     ShapeRenderConfig,
@@ -20,6 +22,7 @@ from jax3d.datasets.shape_renders import (
     sample_surface,
 )
 from jax3d.datasets.shapenet_r2n2 import SHAPENET_R2N2_CLASSES, ShapeNetR2N2, align_bbox
+from jax3d.datasets.synthetic import SyntheticDataset, synthetic_batches
 from jax3d.datasets.voxelize import (
     VoxelGrid,
     occupancy_from_points,
@@ -32,13 +35,17 @@ __all__ = [
     "Binvox",
     "DataNotFoundError",
     "FURNITURE_CLASSES",
+    "ImageFolder",
+    "ImageSkippedWarning",
     "NpzShapeRenders",
     "PRIMITIVE_CLASSES",
+    "Prefetcher",
     "SHAPENET_R2N2_CLASSES",
     "Shape",
     "ShapeNetR2N2",
     "ShapeRenderConfig",
     "ShapeRenders",
+    "SyntheticDataset",
     "VoxelGrid",
     "align_bbox",
     "cache_to_npz",
@@ -49,9 +56,11 @@ __all__ = [
     "has_data",
     "make_shape",
     "occupancy_from_points",
+    "prefetch",
     "read_binvox",
     "sample_surface",
     "shape_from_seed",
+    "synthetic_batches",
     "voxelize_mesh",
     "winding_numbers_on_grid",
     "write_binvox",
