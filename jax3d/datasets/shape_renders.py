@@ -386,15 +386,14 @@ def cache_to_npz(dataset: ShapeRenders, path, *, batch_size: int = 32, log=None)
 class NpzShapeRenders:
     """A `cache_to_npz` file read back: the same `len`, `[i]`, `get_batch` and keys as
     `ShapeRenders` (images and masks quantised to 1/255; points and normals sampled again
-    from the stored mesh, reproducibly per index). Loaded into memory, without pickle."""
+    from the stored mesh, reproducibly per index). Loaded into memory by `jax3d.io.load_npz`
+    (no pickle; files above `max_bytes`, 8 GiB by default, are refused)."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, max_bytes: int = 8 << 30):
+        from jax3d.io import load_npz
+
         path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                self._arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: not a readable ShapeRenders cache ({e})") from e
+        self._arrays = load_npz(path, max_bytes=max_bytes)
         if "config_json" not in self._arrays:
             raise ValueError(f"{path}: not a ShapeRenders cache (no config_json)")
         config = json.loads(str(self._arrays.pop("config_json")))
