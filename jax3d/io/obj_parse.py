@@ -33,7 +33,8 @@ _COMMENT = re.compile(rb"#[^\n]*")
 _LEADING = re.compile(rb"(?m)^ +")
 _CR = re.compile(rb"\r\n?")
 _PAD = b"\n" * 8
-_FLOAT = (rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# One float as np.fromstring reads it; atomic groups keep the search linear in the token.
+_FLOAT = (rb"[+-]?(?:(?>\d+(?:\.\d*)?|\.\d+)(?>[eE][+-]?\d+)?"
           rb"|(?i:nan(?:\([0-9a-z_]*\))?|inf(?:inity)?))")  # fmt: skip
 # The first token that is not one float (what np.fromstring accepts), for error messages.
 _BAD_FLOAT = re.compile(rb"(?<![^ \n])(?!" + _FLOAT + rb"(?![^ \n]))[^ \n]+")
@@ -65,9 +66,11 @@ class ObjArrays(NamedTuple):
 
 
 class _Lines(NamedTuple):
-    """One normalised chunk: ``buf`` its bytes (padded), ``starts``/``ends`` (newline) of each
-    line, ``kind`` of each line, ``first`` the file line number of line 0."""
+    """One normalised chunk: ``text`` its bytes, ``buf`` them as uint8 (padded),
+    ``starts``/``ends`` (newline) of each line, ``kind`` of each line, ``first`` the file line
+    number of line 0."""
 
+    text: bytes
     buf: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
@@ -186,7 +189,7 @@ def _split_lines(chunk: bytes, first: int) -> _Lines:
             kind[i] = _USEMTL
         elif word in (b"mtllib ", b"mtllib\n"):
             kind[i] = _MTLLIB
-    return _Lines(buf, starts, ends, kind, first)
+    return _Lines(chunk, buf, starts, ends, kind, first)
 
 
 def _parse_chunk(chunk: bytes, first: int, st: _State, totals=None):
@@ -294,10 +297,11 @@ def _materials(lines: _Lines, st: _State) -> np.ndarray:
     if not len(special):
         return np.full(len(kind), st.current, np.int64)
     at = np.full(len(kind), -2, np.int64)  # -2: no usemtl on this line
-    buf = lines.buf
-    for i in special.tolist():
-        rest = buf[lines.starts[i] + 6 : lines.ends[i]].tobytes().decode("utf-8", "replace")
-        if kind[i] == _USEMTL:
+    text = lines.text
+    spans = zip(special.tolist(), lines.starts[special].tolist(), lines.ends[special].tolist())
+    for i, start, end in spans:
+        rest = text[start + 6 : end].decode("utf-8", "replace")
+        if text[start] == ord("u"):  # usemtl
             name = rest.strip()
             if not name:
                 raise st.fail(lines.first + i, "'usemtl' without a material name")
