@@ -6,6 +6,7 @@ from jax3d.io.obj_meshes import load_objs_as_meshes
 from jax3d.io.pluggable_io import IO
 from jax3d.io.ply import PlyMesh, load_ply, read_ply, save_ply
 from jax3d.io.restricted_pickle import restricted_load
+from jax3d.io.torch_checkpoint import load_torch_checkpoint, state_dict_to_flax
 
 __all__ = [
     "IO",
@@ -16,9 +17,11 @@ __all__ = [
     "load_obj",
     "load_objs_as_meshes",
     "load_ply",
+    "load_torch_checkpoint",
     "make_mesh_texture_atlas",
     "read_ply",
     "restricted_load",
     "save_obj",
     "save_ply",
+    "state_dict_to_flax",
 ]
