@@ -15,8 +15,8 @@ The pickles are read by an unpickler whose ``find_class`` resolves only
 ``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2``,
 ``torch._utils._rebuild_parameter`` and the typed storage classes (``torch.FloatStorage`` etc.),
 all mapped to inert stand-ins; any other global raises a ValueError naming it before anything is
-called, so a malicious file cannot run code. Tensors are rebuilt only after every size, stride and
-offset has been checked against its storage, by index arithmetic that cannot read out of bounds,
+called, so a malicious file cannot run code. A tensor is rebuilt (a strided view of its storage,
+copied) only after its size, stride and offset have been checked against the storage's length,
 and the total number of bytes read and produced is capped by ``max_bytes``.
 """
 
@@ -198,12 +198,14 @@ def _materialise(t: _TensorRef, storages: dict[str, np.ndarray], budget: list) -
     contiguous = tuple(int(np.prod(size[i + 1 :], dtype=np.int64)) for i in range(len(size)))
     if all(s == 1 or st == c for s, st, c in zip(size, stride, contiguous)):
         return flat[offset : offset + n].reshape(size).copy()
-    index = np.full((1,) * len(size), offset, np.int64)
-    for axis, (s, st) in enumerate(zip(size, stride)):
-        shape = [1] * len(size)
-        shape[axis] = s
-        index = index + (np.arange(s, dtype=np.int64) * st).reshape(shape)
-    return np.take(flat, index, mode="raise")
+    # strides and offset are non-negative and the last element read, offset + sum((s-1) st), is
+    # inside `flat` (checked above), so this view stays within the storage's buffer
+    flat = np.ascontiguousarray(flat)
+    itemsize = flat.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        flat[offset:], shape=size, strides=tuple(st * itemsize for st in stride), writeable=False
+    )
+    return view.copy()
 
 
 def _resolve(obj, storages, budget):
