@@ -115,6 +115,12 @@ def _lpips_apply(net: str):
     return jax.jit(LPIPS(net=net).apply)
 
 
+@functools.lru_cache(maxsize=2)
+def _default_params(net: str) -> dict:
+    """The published weights on the default device, transferred once (not at every call)."""
+    return jax.device_put(load_lpips_params(net))
+
+
 def lpips(img0, img1, net: str = "vgg", params: dict | None = None) -> jax.Array:
     """LPIPS v0.1 distance between images, lower is more similar (0 for identical images).
 
@@ -138,7 +144,7 @@ def lpips(img0, img1, net: str = "vgg", params: dict | None = None) -> jax.Array
     if img0.shape != img1.shape or img0.ndim < 3 or img0.shape[-1] != 3:
         raise ValueError(f"lpips: need equal (..., H, W, 3) images, got {img0.shape}, {img1.shape}")
     if params is None:
-        params = load_lpips_params(net)
+        params = _default_params(net)
     lead = img0.shape[:-3]
     flat = (-1,) + img0.shape[-3:]
     out = _lpips_apply(net)(params, img0.reshape(flat), img1.reshape(flat))
