@@ -33,6 +33,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jax3d.io.files import open_regular
+
 __all__ = ["load_torch_checkpoint", "state_dict_to_flax"]
 
 DEFAULT_MAX_BYTES = 1 << 31  # 2 GiB: well above any backbone jax3d loads (VGG16 is 0.55 GB)
@@ -240,8 +242,8 @@ def _decode(raw: bytes, dtype: str, big_endian: bool) -> np.ndarray:
     return arr.astype(dt.newbyteorder("="))
 
 
-def _load_zip(path, max_bytes: int):
-    with zipfile.ZipFile(path) as zf:
+def _load_zip(fh, max_bytes: int):
+    with zipfile.ZipFile(fh) as zf:
         pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
             raise ValueError(f"expected one <prefix>/data.pkl in the archive, found {pkls}")
@@ -282,34 +284,49 @@ def _read_exact(f, n: int, remaining: int, what: str) -> bytes:
     return data
 
 
-def _load_legacy(path, max_bytes: int):
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        header = _Unpickler(f, legacy=True, max_bytes=max_bytes)
-        magic = header.load()
-        if type(magic) is not int or magic != _LEGACY_MAGIC:
-            raise ValueError("not a PyTorch checkpoint (no zip archive, no legacy magic number)")
-        protocol = header.load()
-        if protocol != _LEGACY_PROTOCOL:
-            raise ValueError(f"unsupported legacy protocol version {protocol!r}")
-        sys_info = header.load()
-        big = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
-        unpickler = _Unpickler(f, legacy=True, max_bytes=max_bytes)
-        obj = unpickler.load()
-        keys = _Unpickler(f, legacy=True, max_bytes=max_bytes).load()
-        if not isinstance(keys, list) or set(keys) != set(unpickler.refs):
-            raise ValueError("the storage key list does not match the storages the pickle uses")
-        storages = {}
-        for key in keys:
-            ref = unpickler.refs[key]
-            raw = _read_exact(f, 8, size - f.tell(), f"the size of storage {key}")
-            (numel,) = struct.unpack(">q" if big else "<q", raw)
-            if numel != ref.numel:
-                raise ValueError(f"storage {key} holds {numel} elements, expected {ref.numel}")
-            nbytes = numel * _np_dtype(ref.dtype).itemsize
-            raw = _read_exact(f, nbytes, size - f.tell(), f"storage {key}")
-            storages[key] = _decode(raw, ref.dtype, big)
+def _load_legacy(f, max_bytes: int):
+    size = os.fstat(f.fileno()).st_size
+    header = _Unpickler(f, legacy=True, max_bytes=max_bytes)
+    magic = header.load()
+    if type(magic) is not int or magic != _LEGACY_MAGIC:
+        raise ValueError("not a PyTorch checkpoint (no zip archive, no legacy magic number)")
+    protocol = header.load()
+    if protocol != _LEGACY_PROTOCOL:
+        raise ValueError(f"unsupported legacy protocol version {protocol!r}")
+    sys_info = header.load()
+    big = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
+    unpickler = _Unpickler(f, legacy=True, max_bytes=max_bytes)
+    obj = unpickler.load()
+    keys = _Unpickler(f, legacy=True, max_bytes=max_bytes).load()
+    if not isinstance(keys, list) or set(keys) != set(unpickler.refs):
+        raise ValueError("the storage key list does not match the storages the pickle uses")
+    storages = {}
+    for key in keys:
+        ref = unpickler.refs[key]
+        raw = _read_exact(f, 8, size - f.tell(), f"the size of storage {key}")
+        (numel,) = struct.unpack(">q" if big else "<q", raw)
+        if numel != ref.numel:
+            raise ValueError(f"storage {key} holds {numel} elements, expected {ref.numel}")
+        nbytes = numel * _np_dtype(ref.dtype).itemsize
+        raw = _read_exact(f, nbytes, size - f.tell(), f"storage {key}")
+        storages[key] = _decode(raw, ref.dtype, big)
     return obj, storages
+
+
+def _load_file(fh, path: str, max_bytes: int):
+    try:
+        if zipfile.is_zipfile(fh):
+            fh.seek(0)
+            return _load_zip(fh, max_bytes)
+        fh.seek(0)
+        if tarfile.is_tarfile(fh):
+            raise ValueError("a tar checkpoint (torch < 0.4): re-save it with torch>=1.6")
+        fh.seek(0)
+        return _load_legacy(fh, max_bytes)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    except _MALFORMED as err:
+        raise ValueError(f"{path}: malformed checkpoint: {type(err).__name__}: {err}") from None
 
 
 _MALFORMED = (
@@ -339,13 +356,10 @@ def load_torch_checkpoint(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[s
         its storage, more than ``max_bytes``, or a file that is not a PyTorch checkpoint.
     """
     path = os.fspath(path)
+    # a regular file (not a FIFO or device), at most the storages' cap plus the pickle's
+    with open_regular(path, max_bytes=2 * max_bytes, what="checkpoint") as fh:
+        obj, storages = _load_file(fh, path, max_bytes)
     try:
-        if zipfile.is_zipfile(path):
-            obj, storages = _load_zip(path, max_bytes)
-        elif tarfile.is_tarfile(path):
-            raise ValueError("a tar checkpoint (torch < 0.4): re-save it with torch>=1.6")
-        else:
-            obj, storages = _load_legacy(path, max_bytes)
         obj = _resolve(obj, storages, [max_bytes])
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None

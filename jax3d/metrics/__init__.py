@@ -1,4 +1,4 @@
-"""jax3d.metrics: image quality (PSNR, SSIM, LPIPS), perceptual loss, FID / KID."""
+"""jax3d.metrics: image quality (PSNR, SSIM, LPIPS), perceptual loss, FID / KID, mesh metrics."""
 
 from jax3d.metrics.alexnet import AlexNetFeatures, load_alexnet_params
 from jax3d.metrics.evaluator import (
@@ -17,6 +17,14 @@ from jax3d.metrics.frechet import (
 from jax3d.metrics.inception import InceptionV3, load_inception_params
 from jax3d.metrics.kid import KIDResult, kernel_inception_distance, polynomial_mmd2
 from jax3d.metrics.lpips import LPIPS, load_lpips_params, lpips
+from jax3d.metrics.mesh_metrics import (
+    MESH_RCNN_SHAPENET,
+    PIXEL2MESH,
+    MeshEvalProtocol,
+    MeshEvaluation,
+    compare_meshes,
+    sampling_metrics,
+)
 from jax3d.metrics.perceptual import PERCEPTUAL_WEIGHTS, vgg_perceptual_loss
 from jax3d.metrics.psnr import psnr
 from jax3d.metrics.ssim import ssim
@@ -30,7 +38,9 @@ from jax3d.metrics.vgg import (
 __all__ = [
     "FID_LABEL",
     "LPIPS",
+    "MESH_RCNN_SHAPENET",
     "PERCEPTUAL_WEIGHTS",
+    "PIXEL2MESH",
     "VGG16_STAGES",
     "VGG_FRECHET_LABEL",
     "AlexNetFeatures",
@@ -38,7 +48,10 @@ __all__ = [
     "InceptionV3",
     "KIDResult",
     "LabelledResult",
+    "MeshEvalProtocol",
+    "MeshEvaluation",
     "VGG16Features",
+    "compare_meshes",
     "compute_statistics",
     "feature_statistics",
     "frechet_distance",
@@ -52,6 +65,7 @@ __all__ = [
     "lpips",
     "polynomial_mmd2",
     "psnr",
+    "sampling_metrics",
     "save_statistics",
     "ssim",
     "vgg_perceptual_loss",

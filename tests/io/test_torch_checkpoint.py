@@ -179,6 +179,8 @@ def test_refuses_files_that_are_not_checkpoints(tmp_path):
         tar.add(plain, arcname="pickle")
     with pytest.raises(ValueError, match="torch>=1.6"):
         load_torch_checkpoint(old)
+    with pytest.raises(ValueError, match="checkpoint is a directory"):
+        load_torch_checkpoint(tmp_path)
     truncated = tmp_path / "truncated.pth"
     save_torch_legacy(truncated, {"x": np.ones(100, np.float32)})
     truncated.write_bytes(truncated.read_bytes()[:-10])
