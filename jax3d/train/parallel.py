@@ -42,9 +42,12 @@ def make_data_mesh(num_devices: int | None = None, *, axis: str = DATA_AXIS) -> 
     n = len(devices) if num_devices is None else int(num_devices)
     if not 1 <= n <= len(devices):
         raise ValueError(f"num_devices must be in [1, {len(devices)}], got {num_devices!r}")
+    # Auto axes: XLA's sharding propagation places the intermediates (the classic GSPMD
+    # mode), so any model code runs unchanged under the mesh.
+    auto = (jax.sharding.AxisType.Auto,)
     if n == len(devices):
-        return jax.make_mesh((n,), (axis,))
-    return Mesh(np.asarray(devices[:n]), (axis,))
+        return jax.make_mesh((n,), (axis,), axis_types=auto)
+    return Mesh(np.asarray(devices[:n]), (axis,), axis_types=auto)
 
 
 def data_sharding(mesh: Mesh, *, axis: str = DATA_AXIS) -> NamedSharding:

@@ -18,7 +18,7 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x, *, train: bool = True, key=None):
-        x = nn.Dense(self.hidden)(x)
+        x = nn.Dense(self.hidden, use_bias=not self.batch_norm)(x)  # BN cancels a bias
         if self.batch_norm:
             x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
         x = nn.tanh(x)
