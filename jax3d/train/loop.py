@@ -77,7 +77,7 @@ def fit(
     state: Any,
     batch_fn: Callable[[int], Any],
     config: FitConfig,
-    directory,
+    directory=None,
     *,
     eval_fn: Callable[[Any, int], dict] | None = None,
     images_fn: Callable[[Any, int], dict] | None = None,
@@ -92,7 +92,8 @@ def fit(
 
     Files under `directory`: `checkpoints/<step>/` (orbax), `metrics.jsonl`,
     `tensorboard/`, `images/<name>_<step>.png`. On several hosts only process 0 writes logs
-    and images; every process takes part in checkpoints.
+    and images; every process takes part in checkpoints. With `directory=None` nothing is
+    written (no checkpoints, no images): the loop, the bar and the returned rows only.
 
     Args:
         step_fn: a jitted step (`make_train_step`, `make_gan_step`, or your own).
@@ -100,7 +101,7 @@ def fit(
             with an integer `step` field.
         batch_fn: `step -> batch`.
         config: `FitConfig`.
-        directory: the run folder.
+        directory: the run folder, or None.
         eval_fn: `(state, step) -> {name: scalar}`, logged with an `eval/` prefix.
         images_fn: `(state, step) -> {name: (N, H, W, 3) images in [0, 1]}`.
         callback: `(step, state, metrics)` after every step; returning True stops the run.
@@ -109,60 +110,98 @@ def fit(
         The final state and the logged rows (dicts with `step`, `time` and the metrics) of
         this call.
     """
-    directory = Path(directory)
-    main = jax.process_index() == 0
-    ckpt = CheckpointManager(directory / "checkpoints", max_to_keep=config.max_to_keep,
-                             best_metric=config.best_metric, best_mode=config.best_mode)
-    start = int(state.step)
-    if config.resume and ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
-        start = int(state.step)
-    logger = MetricLogger(directory, tensorboard=config.tensorboard and main,
-                          resume_step=start if config.resume else None) if main else None
-    bar = ProgressBar(config.num_steps, initial=start, desc=config.desc,
-                      items_per_step=config.items_per_step, item_name=config.item_name,
-                      disable=not (config.progress and main))  # fmt: skip
-    rows: list[dict] = []
-    t0 = time.perf_counter()
-    step = start
+    run = _Run(config, directory)
     try:
+        state = run.restore(state)
+        step = int(state.step)
+        run.open(step)
+        t0 = time.perf_counter()
         while step < config.num_steps:
             state, metrics = step_fn(state, batch_fn(step))
             step += 1
-            last = step == config.num_steps
             out_of_time = config.max_seconds is not None and (
                 time.perf_counter() - t0 > config.max_seconds
             )
-            stop = out_of_time
-            if _due(step, config.log_every, last or out_of_time) or callback is not None:
-                metrics = {k: float(np.asarray(v)) for k, v in metrics.items()}
-                if not all(np.isfinite(list(metrics.values()))):
-                    raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
-                bar.update(step, metrics)
-            if _due(step, config.log_every, last or out_of_time):
-                tput = bar.throughput()
-                extra = {} if tput is None else {f"{config.item_name}_per_second": tput}
-                if logger is not None:
-                    rows.append(logger.log(step, {**metrics, **extra}))
-            if callback is not None and callback(step, state, metrics):
-                stop = True
-            end = last or stop
-            evals = None
-            if eval_fn is not None and _due(step, config.eval_every, end):
-                evals = {f"eval/{k}": v for k, v in eval_fn(state, step).items()}
-                if logger is not None:
-                    rows.append(logger.log(step, evals))
-            if images_fn is not None and _due(step, config.images_every, end) and logger:
-                for name, images in images_fn(state, step).items():
-                    logger.log_images(step, name, images)
-            keep_score = config.best_metric is not None and evals is not None
-            if end or _due(step, config.checkpoint_every, False) or keep_score:
-                ckpt.save(step, state, metrics=evals)
+            log_now = _due(step, config.log_every, step == config.num_steps or out_of_time)
+            if log_now or callback is not None:
+                metrics = run.record(step, metrics, log_now)
+            stop = out_of_time or bool(callback is not None and callback(step, state, metrics))
+            run.after_step(step, state, stop or step == config.num_steps, eval_fn, images_fn)
             if stop:
                 break
     finally:
-        bar.close()
-        ckpt.close()
-        if logger is not None:
-            logger.close()
-    return state, rows
+        run.close()
+    return state, run.rows
+
+
+class _Run:
+    """The files and bar of one `fit` call (only process 0 logs; all processes checkpoint)."""
+
+    def __init__(self, config: FitConfig, directory):
+        self.config = config
+        self.directory = None if directory is None else Path(directory)
+        self.main = jax.process_index() == 0
+        self.rows: list[dict] = []
+        self.ckpt = None
+        if self.directory is not None:
+            self.ckpt = CheckpointManager(
+                self.directory / "checkpoints", max_to_keep=config.max_to_keep,
+                best_metric=config.best_metric, best_mode=config.best_mode,
+            )  # fmt: skip
+        self.logger = self.bar = None
+        self._t0 = time.perf_counter()
+
+    def restore(self, state):
+        if self.ckpt is not None and self.config.resume and self.ckpt.latest_step() is not None:
+            return self.ckpt.restore(state)
+        return state
+
+    def open(self, start: int):
+        cfg = self.config
+        if self.directory is not None and self.main:
+            self.logger = MetricLogger(self.directory, tensorboard=cfg.tensorboard,
+                                       resume_step=start if cfg.resume else None)  # fmt: skip
+        self.bar = ProgressBar(cfg.num_steps, initial=start, desc=cfg.desc,
+                               items_per_step=cfg.items_per_step, item_name=cfg.item_name,
+                               disable=not (cfg.progress and self.main))  # fmt: skip
+
+    def _log(self, step: int, values: dict):
+        if self.logger is not None:
+            self.rows.append(self.logger.log(step, values))
+        elif self.main:
+            elapsed = round(time.perf_counter() - self._t0, 3)
+            self.rows.append({"step": step, "time": elapsed, **values})
+
+    def record(self, step: int, metrics: dict, log_now: bool) -> dict:
+        """Metrics as floats (a host sync), checked finite, shown, and logged if due."""
+        metrics = {k: float(np.asarray(v)) for k, v in metrics.items()}
+        if not all(np.isfinite(list(metrics.values()))):
+            raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
+        self.bar.update(step, metrics)
+        if log_now:
+            tput = self.bar.throughput()
+            extra = {} if tput is None else {f"{self.config.item_name}_per_second": tput}
+            self._log(step, {**metrics, **extra})
+        return metrics
+
+    def after_step(self, step: int, state, end: bool, eval_fn, images_fn):
+        cfg = self.config
+        evals = None
+        if eval_fn is not None and _due(step, cfg.eval_every, end):
+            evals = {f"eval/{k}": float(v) for k, v in eval_fn(state, step).items()}
+            self._log(step, evals)
+        if images_fn is not None and _due(step, cfg.images_every, end) and self.logger:
+            for name, images in images_fn(state, step).items():
+                self.logger.log_images(step, name, images)
+        keep_score = cfg.best_metric is not None and evals is not None
+        if self.ckpt is not None and (end or _due(step, cfg.checkpoint_every, False)
+                                      or keep_score):  # fmt: skip
+            self.ckpt.save(step, state, metrics=evals)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        if self.ckpt is not None:
+            self.ckpt.close()
+        if self.logger is not None:
+            self.logger.close()
