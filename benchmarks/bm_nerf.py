@@ -73,7 +73,8 @@ def main(argv=None) -> dict:
     r["peak_rss_mb"] = peak_rss_mb()
     name = "PaperNeRF" if args.paper else "NeuralRadianceField"
     r["devices"] = args.devices
-    print(f"{name} train step on {args.devices} device(s) {args.batch}x{args.rays}x{n_pts}: median {r['median_ms']:.0f} ms "
+    print(f"{name} train step on {args.devices} device(s) {args.batch}x{args.rays}x{n_pts}: "
+          f"median {r['median_ms']:.0f} ms "
           f"(min {r['min_ms']:.0f}, max {r['max_ms']:.0f}), "
           f"{r['ray_points_per_s'] / 1e6:.2f} M ray points/s, "
           f"peak RSS {r['peak_rss_mb']:.0f} MB")  # fmt: skip
