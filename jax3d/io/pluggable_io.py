@@ -23,11 +23,11 @@ def _load_obj_mesh(path, include_textures: bool, **kwargs):
     return load_objs_as_meshes([path], load_textures=include_textures, **kwargs)
 
 
-def _load_ply_mesh(path, include_textures: bool):
+def _load_ply_mesh(path, include_textures: bool, **kwargs):
     from jax3d.renderer.mesh.textures import TexturesVertex
     from jax3d.structures import Meshes
 
-    ply = read_ply(path)
+    ply = read_ply(path, **kwargs)
     faces = ply.faces if ply.faces is not None else np.zeros((0, 3), np.int32)
     textures = None
     if include_textures and ply.colors is not None:
@@ -70,10 +70,10 @@ def _save_ply_mesh(meshes, path, include_textures: bool, binary=True, decimal_pl
              decimal_places=decimal_places)  # fmt: skip
 
 
-def _load_ply_cloud(path):
+def _load_ply_cloud(path, **kwargs):
     from jax3d.structures import Pointclouds
 
-    ply = read_ply(path)
+    ply = read_ply(path, **kwargs)
     return Pointclouds(
         [ply.verts],
         normals=None if ply.normals is None else [ply.normals],
@@ -139,7 +139,8 @@ class IO:
 
     def load_mesh(self, path, include_textures: bool = True, **kwargs):
         """A ``Meshes`` of one mesh. ``.obj``: textures as in ``load_objs_as_meshes`` (extra
-        keyword arguments go there); ``.ply``: vertex colours become ``TexturesVertex``."""
+        keyword arguments go there, e.g. ``max_bytes``, ``max_image_pixels``); ``.ply``:
+        vertex colours become ``TexturesVertex`` (``max_bytes`` goes to ``read_ply``)."""
         return self._pick(self._mesh_loaders, path, "mesh reader")(path, include_textures, **kwargs)
 
     def save_mesh(self, data, path, include_textures: bool = True, **kwargs) -> None:
@@ -150,7 +151,8 @@ class IO:
         self._pick(self._mesh_savers, path, "mesh writer")(data, path, include_textures, **kwargs)
 
     def load_pointcloud(self, path, **kwargs):
-        """A ``Pointclouds`` of one cloud: PLY vertices, with normals and RGB features."""
+        """A ``Pointclouds`` of one cloud: PLY vertices, with normals and RGB features
+        (keyword arguments such as ``max_bytes`` go to ``read_ply``)."""
         return self._pick(self._cloud_loaders, path, "point cloud reader")(path, **kwargs)
 
     def save_pointcloud(self, data, path, **kwargs) -> None:
