@@ -7,9 +7,11 @@ Used by ``tests/io/test_fuzz.py`` (a few hundred mutants per format in ``make te
     python -m tests.io.fuzzing --special                 # the hand-made hostile cases
     python -m tests.io.fuzzing --memory                  # load_obj peak RSS on large files
 
-Each format runs in a child process (so a crash is counted, not fatal) under an address-space
-limit; every case must load, or raise ValueError / TypeError whose message names one of the
-files, within ``SLOW_S``. Seeds are generated here, plus the real assets when ``JAX3D_DATA``
+Each format runs in a child process (so a crash is counted, not fatal), untraced (so times are
+true) and under a 6 GiB address-space limit (so an unbounded allocation is a counted crash);
+every case should load, or raise ValueError / TypeError whose message names one of the files,
+within ``SLOW_S`` (cases over it are counted as slow). ``RSS MB`` is the child's peak resident
+memory over all its cases. Seeds are generated here, plus the real assets when ``JAX3D_DATA``
 is set. Mutations (byte flips, truncations, token swaps, huge or odd values, line deletions and
 duplications, random bytes, huge counts, joined lines, long tokens, repeated lines) are drawn
 from ``numpy.random.default_rng([seed, case])``, so any case can be replayed alone.
@@ -392,7 +394,7 @@ def run_case(load, data: bytes, seed: bytes, folder: Path, *, limit_s: float = 6
 
     ``error``: ValueError / TypeError naming a file of ``folder`` (by its path);
     ``unlocated``: one that does not; ``crash``: any other exception. ``mb``: peak traced
-    allocation (when tracemalloc is on).
+    allocation of the case when tracemalloc is on, else the process's peak resident memory.
     """
     old = signal.signal(signal.SIGALRM, _alarm)
     tracing = tracemalloc.is_tracing()
@@ -418,7 +420,10 @@ def run_case(load, data: bytes, seed: bytes, folder: Path, *, limit_s: float = 6
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     seconds = time.perf_counter() - start
-    mb = tracemalloc.get_traced_memory()[1] / 2**20 if tracing else 0.0
+    if tracing:
+        mb = tracemalloc.get_traced_memory()[1] / 2**20
+    else:  # the process's peak resident memory so far (Linux reports KiB)
+        mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"outcome": outcome, "s": seconds, "mb": mb, "message": message[:300]}
 
 
@@ -440,9 +445,9 @@ def prepare(fmt: str, folder: Path, real: bool) -> None:
 
 
 def _worker(args) -> None:
-    """Child process: run cases, one JSON line per case on stdout."""
+    """Child process: run cases untraced (true times), one JSON line per case on stdout; an
+    address-space limit turns any unbounded allocation into a counted crash."""
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-    tracemalloc.start()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         prepare(args.worker, folder, args.real)
@@ -534,7 +539,7 @@ def main(argv=None) -> None:
     print(f"{args.count} mutants per format, seed {args.seed}, real assets: {args.real}")
     print(
         f"{'format':12s} {'ok':>6s} {'error':>6s} {'unloc':>6s} {'crash':>6s} {'hang':>5s} "
-        f"{'slow':>5s} {'max s':>7s} {'max MB':>7s}"
+        f"{'slow':>5s} {'max s':>7s} {'RSS MB':>7s}"
     )
     for fmt in args.formats.split(","):
         s = fuzz_format(fmt, args.count, args.seed, args.real)
