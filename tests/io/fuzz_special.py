@@ -346,11 +346,8 @@ def run_special() -> None:
             mb = run_case(lambda data, seed, f=load: f(), b"", b"", folder, limit_s=120)["mb"]
             tracemalloc.stop()
             counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-            print(
-                f"{name:45s} {r['outcome']:9s} {r['s']:6.2f} s {mb:7.1f} MB  "
-                f"{r['message'][:110]}",
-                flush=True,
-            )
+            line = f"{name:45s} {r['outcome']:9s} {r['s']:6.2f} s {mb:7.1f} MB  "
+            print(line + r["message"][:110], flush=True)
     print("outcomes:", counts)
 
 

@@ -92,8 +92,8 @@ HUGE = [
 ]
 
 
-def mutate(data: bytes, rng: np.random.Generator) -> bytes:
-    """One to three random mutations of ``data``."""
+def mutate(data: bytes, rng: np.random.Generator, growth: int = GROWTH) -> bytes:
+    """One to three random mutations of ``data``; repeated lines add at most ``growth`` bytes."""
     out = bytearray(data)
     for _ in range(int(rng.integers(1, 4))):
         if not out:
@@ -139,7 +139,7 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
         else:  # repeat a line many times (long lines when combined with kind 7), to ~256 KB
             lines = bytes(out).split(b"\n")
             i = int(rng.integers(0, len(lines)))
-            most = max(2, min(2000, GROWTH // (len(lines[i]) + 1)))
+            most = max(2, min(2000, growth // (len(lines[i]) + 1)))
             lines[i : i + 1] = [lines[i]] * int(rng.integers(2, most + 1))
             out = bytearray(b"\n".join(lines))
     return bytes(out)
@@ -326,7 +326,9 @@ def seeds(fmt: str, real: bool) -> tuple[list[bytes], dict[str, bytes]]:
     elif fmt == "pickle":
         out = list(pickle_seeds().values())
         if data is not None:
-            out.append((data / "smplify/gmm_08.pkl").read_bytes())
+            out.append((data / "smplify/gmm_08.pkl").read_bytes())  # 839 KB, Python 2
+    elif fmt == "pickle_small":  # the pickle seeds under 256 KB (for the quick default test)
+        return [s for s in seeds("pickle", real)[0] if len(s) < 1 << 18], aux
     elif fmt == "npz":
         out = list(npz_seeds().values())
     else:
@@ -359,6 +361,7 @@ def loader(fmt: str, folder: Path):
         if aux.texture_images:  # the texture packing of load_objs_as_meshes
             uv_texture_from_obj(faces, aux, names, "repeat")
 
+    fmt = "pickle" if fmt == "pickle_small" else fmt
     read = {"obj": obj, "pickle": restricted_load, "npz": load_npz}.get(fmt, read_ply)
     suffix = {"obj": ".obj", "mtl": ".mtl", "pickle": ".pkl", "npz": ".npz"}.get(fmt, ".ply")
     counter = iter(range(1 << 62))
@@ -427,13 +430,13 @@ def run_case(load, data: bytes, seed: bytes, folder: Path, *, limit_s: float = 6
     return {"outcome": outcome, "s": seconds, "mb": mb, "message": message[:300]}
 
 
-def cases(fmt: str, count: int, seed: int, real: bool, start: int = 0):
+def cases(fmt: str, count: int, seed: int, real: bool, start: int = 0, growth: int = GROWTH):
     """``(index, mutant, its seed)`` for cases ``start .. count - 1`` (each replayable)."""
     seed_list, _ = seeds(fmt, real)
     for i in range(start, count):
         rng = np.random.default_rng([seed, i])
         s = seed_list[int(rng.integers(0, len(seed_list)))]
-        yield i, mutate(s, rng), s
+        yield i, mutate(s, rng, growth), s
 
 
 def prepare(fmt: str, folder: Path, real: bool) -> None:
