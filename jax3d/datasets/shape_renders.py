@@ -28,6 +28,7 @@ import numpy as np
 
 from jax3d.datasets.furniture import ALL_CLASSES, FURNITURE_CLASSES, Shape, shape_from_seed
 from jax3d.datasets.voxelize import occupancy_from_points, voxelize_mesh
+from jax3d.io.safe_npz import load_npz
 from jax3d.transforms.r2n2 import (
     BLENDER_FOCAL,
     R2N2_MAX_CAMERA_DISTANCE,
@@ -390,10 +391,11 @@ class NpzShapeRenders:
     (no pickle; files above `max_bytes`, 8 GiB by default, are refused)."""
 
     def __init__(self, path, *, max_bytes: int = 8 << 30):
-        from jax3d.io import load_npz
-
         path = os.fspath(path)
-        self._arrays = load_npz(path, max_bytes=max_bytes)
+        try:  # no pickles; npz headers checked against the data
+            self._arrays = load_npz(path, max_bytes=max_bytes)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable ShapeRenders cache ({e})") from e
         if "config_json" not in self._arrays:
             raise ValueError(f"{path}: not a ShapeRenders cache (no config_json)")
         config = json.loads(str(self._arrays.pop("config_json")))
