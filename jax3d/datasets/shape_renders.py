@@ -55,7 +55,8 @@ class ShapeRenderConfig:
 
     Attributes:
         seed: the collection; with `split` it fixes every shape and view.
-        split: "train", "val" or "test": disjoint shape streams of the same collection.
+        split: "train", "val" or "test": shapes from the collections `3 seed`, `3 seed + 1`
+            and `3 seed + 2` of `shape_from_seed` (independent random streams).
         num_samples: the dataset's length.
         classes: shape categories, cycled over shape indices (`jax3d.datasets.furniture`).
         views_per_shape: consecutive samples that share a shape (R2N2 has 24).
@@ -176,8 +177,9 @@ class ShapeRenders:
 
     def shape(self, shape_index: int) -> Shape:
         """The shape of samples `shape_index * views_per_shape + v`."""
-        # Split s uses shape indices s, s + 3, s + 6, ... of the collection `seed`.
-        return shape_from_seed(self.config.seed, 3 * int(shape_index) + self._split_id,
+        # The splits draw from the collections 3 seed, 3 seed + 1, 3 seed + 2 (train, val,
+        # test): different random streams, each cycling through the classes.
+        return shape_from_seed(3 * self.config.seed + self._split_id, int(shape_index),
                                self.config.classes)  # fmt: skip
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - bounded, views of a shape come together

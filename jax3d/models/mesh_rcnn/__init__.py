@@ -11,7 +11,9 @@ from jax3d.models.mesh_rcnn.backbones import (
     VGG16Backbone,
     build_backbone,
     imagenet_normalize,
+    pretrained_backbone_variables,
     resnet_variables_from_torchvision,
+    with_backbone,
 )
 from jax3d.models.mesh_rcnn.config import BACKBONES, MeshRCNNConfig
 from jax3d.models.mesh_rcnn.heads import MeshRefinementStage, VoxelHead, mesh_edges_flat
@@ -53,6 +55,8 @@ __all__ = [
     "make_train_step",
     "mesh_edges_flat",
     "mesh_rcnn_losses",
+    "pretrained_backbone_variables",
     "resnet_variables_from_torchvision",
     "voxels_to_meshes",
+    "with_backbone",
 ]

