@@ -44,6 +44,7 @@ from jax3d.models.nerf import (
 )
 from jax3d.renderer.cameras import FoVPerspectiveCameras, look_at_view_transform
 from jax3d.renderer.implicit.raysampling import NDCMultinomialRaysampler
+from jax3d.utils import enable_compilation_cache
 
 # Procedural scene: (centre, radius, colour) of three spheres inside the [-1, 1]^3 box.
 _SPHERES = [
@@ -267,4 +268,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

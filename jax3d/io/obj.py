@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jax3d.device import as_device
 from jax3d.io.mtl import load_mtl, make_mesh_texture_atlas, parse_mtl
 from jax3d.io.obj_parse import parse_obj_text
 from jax3d.io.utils import (
@@ -16,6 +17,7 @@ from jax3d.io.utils import (
     describe,
     folder_of,
     format_rows,
+    no_path_manager,
     open_for_writing,
     read_text,
     read_text_lines,
@@ -61,6 +63,9 @@ def load_obj(
     create_texture_atlas: bool = False,
     texture_atlas_size: int = 4,
     texture_wrap: str | None = "repeat",
+    device=None,
+    path_manager=None,
+    *,
     allow_outside: bool = False,
 ):
     """Load an OBJ mesh, with its MTL materials and texture images, from untrusted input.
@@ -78,6 +83,10 @@ def load_obj(
         (white where there is no material; the diffuse colour where there is no image).
       texture_atlas_size: R.
       texture_wrap: "repeat", "clamp" or None: how uvs outside [0, 1] are treated in the atlas.
+      device: PyTorch3D's placement of the outputs; jax3d returns host NumPy arrays, so it is
+        only checked (``jax3d.device`` meaning). Move arrays with ``jnp.asarray`` /
+        ``jax.device_put`` (``load_objs_as_meshes`` places its ``Meshes``).
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
       allow_outside: accept MTL/texture paths leaving the OBJ's folder (refused by default:
         such paths are skipped with a warning, and the mesh loads without them).
 
@@ -89,6 +98,8 @@ def load_obj(
       ValueError: naming the file and line, for malformed numbers, wrong token counts, face
         index 0 or out of range, inconsistent face corners; or for bad arguments.
     """
+    as_device(device)
+    no_path_manager(path_manager)
     verts, faces, aux, _ = load_obj_with_names(
         f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside
     )
@@ -168,13 +179,14 @@ def save_obj(
     f,
     verts,
     faces,
+    decimal_places: int | None = None,
+    path_manager=None,
     *,
     normals=None,
     faces_normals_idx=None,
     verts_uvs=None,
     faces_uvs=None,
     texture_map=None,
-    decimal_places: int | None = None,
 ):
     """Save a triangle mesh as OBJ; with ``texture_map``, also ``<stem>.mtl`` and ``<stem>.png``.
 
@@ -187,10 +199,12 @@ def save_obj(
         with an MTL file ``newmtl mesh`` / ``map_Kd <stem>.png`` (requires the uvs).
       decimal_places: digits after the point; None writes 9 significant digits, which
         round-trips float32 exactly.
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
 
     Raises:
       ValueError / TypeError: bad shapes, dtypes, out-of-range indices, non-finite values.
     """
+    no_path_manager(path_manager)
     verts = as_numpy(verts, "verts", ndim=2, last=3, kind="f")
     faces = _check_idx(faces, "faces", len(verts))
     fn = ft = None

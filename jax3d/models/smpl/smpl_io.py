@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jax3d.models.smpl.model import SMPLModel, smpl_model_from_arrays, smpl_model_to_arrays
 from jax3d.io.restricted_pickle import restricted_load
+from jax3d.models.smpl.model import SMPLModel, smpl_model_from_arrays, smpl_model_to_arrays
 
 
 def _read_npz(path: Path) -> dict:
