@@ -121,6 +121,11 @@ def test_pointclouds_inside_box_subsample_and_normals():
     assert all(np.any(np.all(np.isclose(k, pts[0]), 1)) for k in kept)  # a subset of cloud 0
     np.testing.assert_array_equal(sub.features_list()[0], kept[:, :2])
     np.testing.assert_array_equal(sub.points_list()[1], pts[1])
+
+
+@pytest.mark.slow  # compiles the neighbourhood PCA (tested in tests/ops/test_points_normals.py)
+def test_pointclouds_estimate_normals():
+    rng = np.random.default_rng(0)
     plane = np.c_[rng.uniform(-1, 1, (40, 2)), np.zeros(40)].astype(np.float32)
     normals = Pointclouds([plane]).estimate_normals(neighborhood_size=8)
     np.testing.assert_allclose(np.abs(np.asarray(normals)[0, :, 2]), 1.0, atol=1e-4)
