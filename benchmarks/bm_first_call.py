@@ -32,8 +32,12 @@ _CASES = ("raster", "render", "nerf")
 def _raster():
     import jax.numpy as jnp
 
-    from jax3d.renderer import FoVPerspectiveCameras, MeshRasterizer, RasterizationSettings
-    from jax3d.renderer import look_at_view_transform
+    from jax3d.renderer import (
+        FoVPerspectiveCameras,
+        MeshRasterizer,
+        RasterizationSettings,
+        look_at_view_transform,
+    )
     from jax3d.utils import ico_sphere
 
     mesh = ico_sphere(4)

@@ -24,11 +24,11 @@ def _load_obj_mesh(path, include_textures: bool, **kwargs):
     return load_objs_as_meshes([path], load_textures=include_textures, **kwargs)
 
 
-def _load_ply_mesh(path, include_textures: bool):
+def _load_ply_mesh(path, include_textures: bool, **kwargs):
     from jax3d.renderer.mesh.textures import TexturesVertex
     from jax3d.structures import Meshes
 
-    ply = read_ply(path)
+    ply = read_ply(path, **kwargs)
     faces = ply.faces if ply.faces is not None else np.zeros((0, 3), np.int32)
     textures = None
     if include_textures and ply.colors is not None:
@@ -71,10 +71,10 @@ def _save_ply_mesh(meshes, path, include_textures: bool, binary=True, decimal_pl
              decimal_places=decimal_places)  # fmt: skip
 
 
-def _load_ply_cloud(path):
+def _load_ply_cloud(path, **kwargs):
     from jax3d.structures import Pointclouds
 
-    ply = read_ply(path)
+    ply = read_ply(path, **kwargs)
     return Pointclouds(
         [ply.verts],
         normals=None if ply.normals is None else [ply.normals],
@@ -185,8 +185,9 @@ class IO:
 
     def load_mesh(self, path, include_textures: bool = True, device=None, **kwargs):
         """A ``Meshes`` of one mesh on ``device``. ``.obj``: textures as in
-        ``load_objs_as_meshes`` (extra keyword arguments go there); ``.ply``: vertex colours
-        become ``TexturesVertex``."""
+        ``load_objs_as_meshes`` (extra keyword arguments go there, e.g. ``max_bytes``,
+        ``max_image_pixels``); ``.ply``: vertex colours become ``TexturesVertex``
+        (``max_bytes`` goes to ``read_ply``)."""
         for interp in reversed(self._mesh_interpreters):
             mesh = interp.read(path, include_textures=include_textures, device=device,
                                path_manager=None, **kwargs)  # fmt: skip
@@ -212,7 +213,7 @@ class IO:
 
     def load_pointcloud(self, path, device=None, **kwargs):
         """A ``Pointclouds`` of one cloud on ``device``: PLY vertices, with normals and RGB
-        features."""
+        features (keyword arguments such as ``max_bytes`` go to ``read_ply``)."""
         for interp in reversed(self._cloud_interpreters):
             cloud = interp.read(path, device=device, path_manager=None, **kwargs)
             if cloud is not None:

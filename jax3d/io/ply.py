@@ -6,16 +6,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jax3d.io.files import MAX_FILE_BYTES, read_limited
 from jax3d.io.obj_parse import fan_triangulate
 from jax3d.io.ply_read import PlyTable, read_ply_tables
-from jax3d.io.utils import (
-    as_numpy,
-    describe,
-    file_error,
-    no_path_manager,
-    open_for_writing,
-    read_bytes,
-)
+from jax3d.io.utils import as_numpy, describe, file_error, no_path_manager, open_for_writing
 
 _COLOUR_NAMES = (("red", "green", "blue", "alpha"), ("r", "g", "b", "a"))
 _FACE_LISTS = ("vertex_indices", "vertex_index")
@@ -39,7 +33,7 @@ class PlyMesh(NamedTuple):
     elements: dict
 
 
-def read_ply(f) -> PlyMesh:
+def read_ply(f, *, max_bytes: int = MAX_FILE_BYTES) -> PlyMesh:
     """Read a PLY file (ascii, binary little or big endian) from untrusted input.
 
     Elements may come in any order; unknown elements and properties are skipped. The vertex
@@ -48,6 +42,8 @@ def read_ply(f) -> PlyMesh:
 
     Args:
       f: a path or a binary file object.
+      max_bytes: largest file read, in bytes (default 1 GiB); a path must name a regular
+        file (not a FIFO, device or directory).
 
     Returns:
       A ``PlyMesh``.
@@ -56,10 +52,12 @@ def read_ply(f) -> PlyMesh:
       ValueError: naming the file and the line (ascii) or byte offset (binary): bad header,
         unknown property type, declared counts larger than the data (checked before
         allocating), truncated data, malformed numbers, faces with fewer than 3 vertices or
-        out-of-range indices, NaN or infinite coordinates.
+        out-of-range or non-integer indices, NaN or infinite coordinates; naming the file, for
+        a special file or one larger than ``max_bytes``.
     """
     source = describe(f)
-    header, tables = read_ply_tables(read_bytes(f), source)
+    data = read_limited(f, max_bytes=max_bytes, what="PLY file")
+    header, tables = read_ply_tables(data, source)
     if "vertex" not in tables:
         raise file_error(source, "header", "no 'vertex' element")
     vt = tables["vertex"]
@@ -111,6 +109,12 @@ def _faces(table: PlyTable, num_verts: int, source: str) -> np.ndarray:
         raise file_error(
             source, table.locate(i), f"face has {lengths[i]} vertices, at least 3 needed"
         )
+    if items.dtype.kind == "f":  # a float list: its values must be whole numbers
+        whole = np.isfinite(items) & (items == np.round(items))
+        if not whole.all():
+            row = int(np.searchsorted(np.cumsum(lengths), int(np.argmin(whole)), side="right"))
+            raise file_error(source, table.locate(row), "face index is not an integer")
+        items = np.clip(items, -1, num_verts)  # out-of-range values stay out of range
     items = items.astype(np.int64)
     bad = (items < 0) | (items >= num_verts)
     if bad.any():
@@ -121,14 +125,15 @@ def _faces(table: PlyTable, num_verts: int, source: str) -> np.ndarray:
     return items[fan_triangulate(lengths)].astype(np.int32).reshape(-1, 3)
 
 
-def load_ply(f, *, path_manager=None):
+def load_ply(f, *, path_manager=None, max_bytes: int = MAX_FILE_BYTES):
     """Load a PLY mesh as ``(verts (V, 3) float32, faces (F, 3) int32)`` NumPy arrays.
 
-    Faces are ``(0, 3)`` for a point cloud. See ``read_ply`` for normals, colours and errors.
-    ``path_manager`` must be None (PyTorch3D's iopath file systems are not supported).
+    Faces are ``(0, 3)`` for a point cloud. See ``read_ply`` for normals, colours, the size
+    limit ``max_bytes`` and errors. ``path_manager`` must be None (PyTorch3D's iopath file
+    systems are not supported).
     """
     no_path_manager(path_manager)
-    mesh = read_ply(f)
+    mesh = read_ply(f, max_bytes=max_bytes)
     faces = mesh.faces if mesh.faces is not None else np.zeros((0, 3), np.int32)
     return mesh.verts, faces
 

@@ -2,7 +2,7 @@
 
 from jax3d.ops.ball_query import ball_query
 from jax3d.ops.cameras_alignment import corresponding_cameras_alignment
-from jax3d.ops.cubify import cubify
+from jax3d.ops.cubify import CubifyResult, cubify, cubify_padded
 from jax3d.ops.graph_conv import GraphConv, GraphConvModule, gather_scatter
 from jax3d.ops.interpolate_face_attributes import interpolate_face_attributes
 from jax3d.ops.iou_box3d import box3d_overlap
@@ -53,7 +53,9 @@ __all__: list[str] = [
     "GraphConv",
     "GraphConvModule",
     "SubdivideMeshes",
+    "CubifyResult",
     "cubify",
+    "cubify_padded",
     "cot_laplacian",
     "gather_scatter",
     "interpolate_face_attributes",
