@@ -34,6 +34,7 @@ def _check(metrics, out: Path):
     assert metrics["final_loss"] < 0.5 * metrics["first_loss"]
     assert metrics["heldout"]["psnr"] > metrics["heldout_untrained"]["psnr"] + 2.0
     assert metrics["heldout"]["ssim"] > metrics["heldout_untrained"]["ssim"]
+    assert metrics["heldout"]["lpips_vgg"] < metrics["heldout_untrained"]["lpips_vgg"]
     assert metrics["ray_points_per_second"] > 0
     frames = imageio.mimread(out / "novel_views.gif")
     assert len(frames) >= 15 and frames[0].shape[:2] == (32, 32)
