@@ -195,6 +195,7 @@ def _parse(argv):
                              "JAX3D_COORDINATOR / _NUM_PROCESSES / _PROCESS_ID or the cluster)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training early")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (the book's)")
     parser.add_argument("--warmup", type=int, default=0,
                         help="linear learning-rate warm-up steps (0 = the book's recipe)")
     for name in ("size", "views", "hold_every", "hidden", "iters", "rays", "points", "batch",
@@ -250,7 +251,7 @@ def main(argv=None) -> dict:
     model = NeuralRadianceField(n_hidden_neurons=st["hidden"])
     config = NeRFTrainConfig(n_iter=st["iters"], batch_size=min(st["batch"], len(train_idx)),
                              n_rays_per_image=st["rays"], n_pts_per_ray=st["points"],
-                             warmup_steps=args.warmup)  # fmt: skip
+                             warmup_steps=args.warmup, lr=args.lr)  # fmt: skip
     grid = NDCMultinomialRaysampler(image_width=st["size"], image_height=st["size"],
                                     n_pts_per_ray=st["points"], min_depth=config.min_depth,
                                     max_depth=config.max_depth)  # fmt: skip
@@ -284,7 +285,7 @@ def main(argv=None) -> dict:
     samples = steps_run * config.batch_size * config.n_rays_per_image * config.n_pts_per_ray
     metrics = {
         "data": source,
-        "settings": {**st, "warmup": args.warmup, "devices": args.devices},
+        "settings": {**st, "warmup": args.warmup, "lr": args.lr, "devices": args.devices},
         "num_train_views": int(len(train_idx)),
         "num_heldout_views": int(len(held_idx)),
         "steps": int(state.step),
