@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from jax3d.device import as_device, device_put
 from jax3d.io.files import MAX_FILE_BYTES, MAX_IMAGE_PIXELS
 from jax3d.io.mtl import wrap_uvs
 from jax3d.io.obj import load_obj_with_names
+from jax3d.io.utils import no_path_manager
 
 # Side of the constant-colour patches that stand for untextured materials in a packed map.
 _PATCH = 8
@@ -14,12 +16,14 @@ _PATCH = 8
 
 def load_objs_as_meshes(
     files,
+    device=None,
     load_textures: bool = True,
     create_texture_atlas: bool = False,
     texture_atlas_size: int = 4,
     texture_wrap: str | None = "repeat",
-    allow_outside: bool = False,
+    path_manager=None,
     *,
+    allow_outside: bool = False,
     max_bytes: int = MAX_FILE_BYTES,
     max_image_pixels: int = MAX_IMAGE_PIXELS,
 ):
@@ -41,6 +45,8 @@ def load_objs_as_meshes(
 
     Args:
       files: a list of paths or file objects (a single path is accepted too).
+      device: where to place the ``Meshes`` (``jax3d.device`` meaning; None: JAX's default).
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
       load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside,
       max_bytes, max_image_pixels: as in ``load_obj`` (the limits apply to each file).
 
@@ -50,6 +56,8 @@ def load_objs_as_meshes(
     from jax3d.renderer.mesh.textures import TexturesAtlas, TexturesUV
     from jax3d.structures import Meshes
 
+    no_path_manager(path_manager)
+    as_device(device)  # unknown devices fail before any file is read
     if not isinstance(files, (list, tuple)):
         files = [files]
     if not files:
@@ -79,7 +87,7 @@ def load_objs_as_meshes(
                      np.full((1, 2), 0.5, np.float32))  # fmt: skip
             items.append(t)
         textures = TexturesUV([t[0] for t in items], [t[1] for t in items], [t[2] for t in items])
-    return Meshes(verts, faces, textures=textures)
+    return device_put(Meshes(verts, faces, textures=textures), device)
 
 
 def uv_texture_from_obj(faces, aux, names, texture_wrap):
