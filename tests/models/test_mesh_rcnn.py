@@ -17,6 +17,7 @@ from jax3d.models.mesh_rcnn import (
     VGG16Backbone,
     fill_empty_grids,
     init_variables,
+    make_loss_fn,
     make_optimizer,
     make_train_step,
     pretrained_backbone_variables,
@@ -248,3 +249,23 @@ def test_pretrained_backbones_from_files(tmp_path):
     merged = with_backbone(_model_variables(VGG16Backbone()), vgg)
     kernel = merged["params"]["backbone"]["features"]["Conv_0"]["kernel"]
     assert kernel.shape == (3, 3, 3, 64) and float(jnp.abs(kernel).sum()) > 0
+
+
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_loss_fits_the_training_toolkit(norm):
+    """jax3d.train's step takes the loss as is (traced with eval_shape: nothing compiles)."""
+    from jax3d.train import TrainState
+    from jax3d.train import make_train_step as toolkit_step
+
+    config = TINY.replace(norm=norm)
+    batch = _batch([0, 1])
+    shapes = jax.eval_shape(MeshRCNN(config).init, jax.random.PRNGKey(0), batch["images"])
+    variables = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), dict(shapes))
+    mutable = {k: v for k, v in variables.items() if k != "params"}
+    state = TrainState.create(params=variables["params"], tx=make_optimizer(config),
+                              key=jax.random.PRNGKey(0), mutable=mutable or None)  # fmt: skip
+    new_state, metrics = jax.eval_shape(toolkit_step(make_loss_fn(config)), state, batch)
+    assert {"loss", "voxel", "chamfer_0", "cubify_overflow"} <= set(metrics)
+    assert ("batch_stats" in new_state.mutable) == (norm == "batch")
+    with pytest.raises(ValueError, match="voxel_only"):
+        make_loss_fn(config.sphere_init(), voxel_only=True)

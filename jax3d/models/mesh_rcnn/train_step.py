@@ -80,7 +80,7 @@ def _ground_truth_points(batch, num_samples: int, key):
         raise ValueError("the batch needs points and normals, or the meshes (verts, faces, ...)")
     gt = Meshes(jnp.asarray(batch["verts"]), jnp.asarray(batch["faces"]),
                 num_verts=batch["num_verts"], num_faces=batch["num_faces"])  # fmt: skip
-    return sample_points_from_meshes(key, gt, num_samples, return_normals=True)
+    return sample_points_from_meshes(gt, num_samples, return_normals=True, key=key)
 
 
 def mesh_rcnn_losses(
@@ -107,8 +107,8 @@ def mesh_rcnn_losses(
         points_gt, normals_gt = _ground_truth_points(batch, c.gt_num_samples, k_gt)
         stage_keys = jax.random.split(k_pred, len(output.meshes))
         for s, (meshes, k) in enumerate(zip(output.meshes, stage_keys)):
-            points, normals = sample_points_from_meshes(k, meshes, c.pred_num_samples,
-                                                        return_normals=True)  # fmt: skip
+            points, normals = sample_points_from_meshes(meshes, c.pred_num_samples,
+                                                        return_normals=True, key=k)  # fmt: skip
             cham, normal = chamfer_distance(points, points_gt, x_normals=normals,
                                             y_normals=normals_gt)  # fmt: skip
             edge = mesh_edge_loss(meshes)
