@@ -33,6 +33,7 @@ from jax3d.structures.utils import (
     padded_to_packed_index,
     to_device,
 )
+from jax3d.validation import check_finite
 
 __all__ = ["Meshes"]
 
@@ -100,6 +101,8 @@ def _from_lists(verts, faces):
         return (jnp.zeros((0, 0, 3), jnp.float32), jnp.full((0, 0, 3), -1, jnp.int32),
                 jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32))
     vs = [_item(v, "verts", i, _as_float) for i, v in enumerate(verts)]
+    for i, v in enumerate(vs):
+        check_finite(f"verts[{i}]", v)
     fs = [_item(f, "faces", i, _as_int) for i, f in enumerate(faces)]
     nv = [v.shape[0] for v in vs]
     _check_face_indices(fs, nv)
@@ -132,6 +135,7 @@ def _from_padded(verts, faces, num_verts, num_faces):
     default_nf = jnp.sum(faces[..., 0] != -1, axis=1).astype(jnp.int32)
     num_faces = _lengths(num_faces, "num_faces", b, default_nf)
     verts = masked_fill(verts, lengths_mask(num_verts, v_max), 0.0)
+    check_finite("verts", verts)
     faces = masked_fill(faces, lengths_mask(num_faces, faces.shape[1]), -1)
     return verts, faces, num_verts, num_faces
 
@@ -197,6 +201,12 @@ class Meshes(ImmutablePytree):
       vertices are valid, and a face row is valid when its first index is not -1.
     - ``textures``: any textures pytree; carried opaquely (see ``docs/design.md``).
 
+    Vertices must be finite: NaN or inf in a valid row raises ``ValueError`` naming the
+    argument when the values are concrete; under ``jax.jit`` the check is a
+    ``checkify.debug_check`` (see ``jax3d.validation``). Textures whose per-mesh sizes do
+    not match the meshes (e.g. ``TexturesUV`` with another number of ``faces_uvs`` rows than
+    faces) raise ``ValueError`` when the sizes are concrete.
+
     Rows past the lengths are reset to 0 (verts) and -1 (faces). The object is an immutable
     pytree whose leaves are ``verts, faces, num_verts, num_faces, textures``: pass it through
     ``jax.jit``, or close over it and differentiate with respect to ``update_padded``'s input.
@@ -215,6 +225,9 @@ class Meshes(ImmutablePytree):
             raise TypeError("faces is a list, so verts must be a list too (or pass both padded)")
         else:
             fields = _from_padded(verts, faces, num_verts, num_faces)
+        check_sizes = getattr(textures, "check_sizes", None)
+        if check_sizes is not None:  # the textures protocol (docs/design.md)
+            check_sizes(fields[2], fields[3])
         self._assign((*fields, textures))
 
     def __len__(self) -> int:
