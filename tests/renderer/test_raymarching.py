@@ -15,6 +15,7 @@ from jax3d.renderer.implicit import (
     EmissionAbsorptionRaymarcher,
     alpha_composite,
 )
+from jax3d.renderer.implicit.volume_sampler import grid_sample_3d
 
 
 def emission_absorption_naive(d, f, thickness=1, eps=1e-10):
@@ -161,3 +162,23 @@ def test_validation():
         EmissionAbsorptionRaymarcher(surface_thickness=0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         AbsorptionOnlyRaymarcher()(-d)
+
+
+def test_rounding_above_one_is_clamped_with_straight_through_gradient():
+    # Trilinear sampling of a volume of ones gives 1 + 1.2e-7 at some points (issue #21).
+    pts = jax.random.uniform(jax.random.PRNGKey(0), (1, 2000, 3), minval=-1.0, maxval=1.0)
+    sampled = grid_sample_3d(jnp.ones((1, 1, 4, 4, 4)), pts)
+    assert float(sampled.max()) > 1.0  # the float32 rounding the tolerance is for
+    d = sampled[0, :8].reshape(2, 4, 1)
+    f = jnp.ones((2, 4, 3))
+    for marcher in (EmissionAbsorptionRaymarcher(), AbsorptionOnlyRaymarcher()):
+        out = marcher(d, f)
+        assert np.all((out >= 0.0) & (out <= 1.0))
+        exact = marcher(jnp.ones_like(d), f)
+        np.testing.assert_allclose(out, exact, atol=1e-6)
+    # the clamp passes gradients through unchanged: same as at the clamped value
+    g = jax.grad(lambda x: EmissionAbsorptionRaymarcher()(x, f).sum())
+    d_over = jnp.full((2, 4, 1), 0.5).at[0, 1, 0].set(1.0 + 1e-6)
+    np.testing.assert_allclose(g(d_over), g(jnp.clip(d_over, 0.0, 1.0)), atol=1e-6)
+    with pytest.raises(ValueError, match="rays_densities"):
+        AbsorptionOnlyRaymarcher()(jnp.full((2, 4, 1), 1.0 + 1e-4))
