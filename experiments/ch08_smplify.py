@@ -39,7 +39,7 @@ from ch08_render_common import (  # noqa: E402
 )
 
 from jax3d.datasets import data_path, has_data  # noqa: E402
-from jax3d.io import save_obj  # noqa: E402
+from jax3d.io import load_npz, save_obj  # noqa: E402
 from jax3d.models.smpl import (  # noqa: E402
     load_smpl,
     lsp_joints,
@@ -55,6 +55,7 @@ from jax3d.models.smplify import (  # noqa: E402
     synthetic_gmm_prior,
 )
 from jax3d.ops import corresponding_points_alignment  # noqa: E402
+from jax3d.utils import enable_compilation_cache
 
 # LSP skeleton for drawing: (joint, joint) index pairs
 LSP_BONES = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 8), (3, 9),
@@ -186,7 +187,7 @@ def load_lsp_images():
     or [] without JAX3D_DATA."""
     if not (has_data("smplify/est_joints.npz") and has_data("smplify/lsp/im0001.jpg")):
         return []
-    est = np.load(data_path("smplify/est_joints.npz"))["est_joints"]
+    est = load_npz(data_path("smplify/est_joints.npz"))["est_joints"]
     items = []
     for i, name in enumerate(("im0001", "im0002")):
         img = np.asarray(Image.open(data_path(f"smplify/lsp/{name}.jpg")).convert("RGB"))
@@ -313,4 +314,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

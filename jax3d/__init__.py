@@ -7,10 +7,11 @@ Subpackages (imported on first access, so ``import jax3d`` stays cheap)::
     jax3d.transforms  rotations, Lie groups, Transform3d
     jax3d.renderer    cameras, rasterizers, shaders, implicit renderers
     jax3d.ops         nearest neighbours, sampling, Laplacians, ...
-    jax3d.loss        chamfer, mesh regularisers, point-mesh distances
+    jax3d.loss        chamfer, mesh regularisers, point-mesh distances, GAN losses
     jax3d.models      NeRF, SMPL / SMPLify, ...
-    jax3d.datasets    data paths and generated datasets
+    jax3d.datasets    data paths, image folders, prefetching, generated datasets
     jax3d.metrics     PSNR, SSIM, ...
+    jax3d.nn          shared Flax networks: ResNet blocks, UNet, spectral norm, discriminators
     jax3d.vis         figures and turntables
     jax3d.utils       procedural assets (ico_sphere, torus, teapot, ...)
 """
@@ -29,6 +30,7 @@ _SUBPACKAGES = (
     "models",
     "datasets",
     "metrics",
+    "nn",
     "vis",
     "utils",
 )

@@ -386,7 +386,7 @@ _MESH_FNS = {  # name -> (fn of a Meshes, jit-able)
     "taubin_smoothing": (lambda m: ops.taubin_smoothing(m, num_iter=2).verts_padded(), True),
     "SubdivideMeshes": (lambda m: ops.SubdivideMeshes()(m).verts_padded(), False),
     "sample_points_from_meshes": (lambda m: ops.sample_points_from_meshes(
-        jax.random.PRNGKey(0), m, 8, return_normals=True), True),
+        m, 8, return_normals=True, key=jax.random.PRNGKey(0)), True),
     "point_mesh_face_distance": (lambda m: point_mesh_face_distance(
         m, Pointclouds(m.verts_padded())), True),
     "point_mesh_edge_distance": (lambda m: point_mesh_edge_distance(

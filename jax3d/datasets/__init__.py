@@ -1,6 +1,67 @@
 """jax3d.datasets: locating optional real assets and generating training data."""
 
+from jax3d.datasets.binvox import Binvox, read_binvox, write_binvox
 from jax3d.datasets.cow_renders import generate_cow_renders
 from jax3d.datasets.data_path import DataNotFoundError, data_path, data_root, has_data
+from jax3d.datasets.furniture import (
+    ALL_CLASSES,
+    FURNITURE_CLASSES,
+    PRIMITIVE_CLASSES,
+    Shape,
+    make_shape,
+    shape_from_seed,
+)
+from jax3d.datasets.image_folder import ImageFolder, ImageSkippedWarning
+from jax3d.datasets.prefetch import Prefetcher, prefetch
+from jax3d.datasets.shape_renders import (
+    NpzShapeRenders,
+    ShapeRenderConfig,
+    ShapeRenders,
+    cache_to_npz,
+    collate,
+    sample_surface,
+)
+from jax3d.datasets.shapenet_r2n2 import SHAPENET_R2N2_CLASSES, ShapeNetR2N2, align_bbox
+from jax3d.datasets.synthetic import SyntheticDataset, synthetic_batches
+from jax3d.datasets.voxelize import (
+    VoxelGrid,
+    occupancy_from_points,
+    voxelize_mesh,
+    winding_numbers_on_grid,
+)
 
-__all__ = ["DataNotFoundError", "data_path", "data_root", "generate_cow_renders", "has_data"]
+__all__ = [
+    "ALL_CLASSES",
+    "Binvox",
+    "DataNotFoundError",
+    "FURNITURE_CLASSES",
+    "ImageFolder",
+    "ImageSkippedWarning",
+    "NpzShapeRenders",
+    "PRIMITIVE_CLASSES",
+    "Prefetcher",
+    "SHAPENET_R2N2_CLASSES",
+    "Shape",
+    "ShapeNetR2N2",
+    "ShapeRenderConfig",
+    "ShapeRenders",
+    "SyntheticDataset",
+    "VoxelGrid",
+    "align_bbox",
+    "cache_to_npz",
+    "collate",
+    "data_path",
+    "data_root",
+    "generate_cow_renders",
+    "has_data",
+    "make_shape",
+    "occupancy_from_points",
+    "prefetch",
+    "read_binvox",
+    "sample_surface",
+    "shape_from_seed",
+    "synthetic_batches",
+    "voxelize_mesh",
+    "winding_numbers_on_grid",
+    "write_binvox",
+]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from jax3d.io.utils import file_error, read_image, read_text_lines, resolve_inside
+from jax3d.io.files import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, read_limited
+from jax3d.io.utils import decode_text, file_error, read_image, resolve_inside
 
 # Colour keywords -> PyTorch3D's property names; scalar keywords likewise.
 _COLOURS = {"Ka": "ambient_color", "Kd": "diffuse_color", "Ks": "specular_color"}
 _SCALARS = {"Ns": "shininess", "d": "opacity", "illum": "illum"}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # map_Kd options and their maximum number of numeric arguments.
 _MAP_OPTIONS = {
     "-blendu": 1, "-blendv": 1, "-bm": 1, "-boost": 1, "-cc": 1, "-clamp": 1, "-imfchan": 1,
@@ -19,8 +22,14 @@ _MAP_OPTIONS = {
 }  # fmt: skip
 
 
-def parse_mtl(lines: list[str], source: str) -> tuple[dict, dict]:
+def parse_mtl(lines: list[str], source: str, wanted=None) -> tuple[dict, dict]:
     """Parse MTL lines.
+
+    Args:
+      lines: the lines of the file (index ``i`` is line ``i + 1``).
+      source: the file's name, for messages.
+      wanted: if given, a collection of material names: only their properties are parsed
+        and returned (the lines of other materials are skipped unchecked).
 
     Returns:
       (properties, texture_files): ``properties[name]`` is a dict with any of
@@ -35,6 +44,7 @@ def parse_mtl(lines: list[str], source: str) -> tuple[dict, dict]:
     props: dict[str, dict] = {}
     files: dict[str, str] = {}
     name = None
+    skip = False
     for lineno, line in enumerate(lines, 1):
         if "#" in line:
             line = line.split("#", 1)[0]
@@ -46,29 +56,34 @@ def parse_mtl(lines: list[str], source: str) -> tuple[dict, dict]:
             if not args:
                 raise file_error(source, f"line {lineno}", "'newmtl' without a name")
             name = " ".join(args)
-            props.setdefault(name, {})
+            skip = wanted is not None and name not in wanted
+            if not skip:
+                props.setdefault(name, {})
             continue
-        if key not in _COLOURS and key not in _SCALARS and key not in ("map_Kd", "Tr"):
+        if skip or (key not in _COLOURS and key not in _SCALARS and key not in ("map_Kd", "Tr")):
             continue
         if name is None:
             raise file_error(source, f"line {lineno}", f"'{key}' before any 'newmtl'")
         if key == "map_Kd":
             files[name] = _map_file_name(args, source, lineno)
         elif key in _COLOURS:
-            props[name][_COLOURS[key]] = _numbers(args, key, source, lineno, colour=True)
+            props[name][_COLOURS[key]] = (key, _numbers(args, key, source, lineno, colour=True))
         else:
             val = _numbers(args, key, source, lineno, colour=False)
-            if key == "Tr":
-                props[name]["opacity"] = 1.0 - val
-            elif key == "illum":
-                props[name]["illum"] = val.astype(np.int32)
-            else:
-                props[name][_SCALARS[key]] = val
-    return props, files
+            props[name]["opacity" if key == "Tr" else _SCALARS[key]] = (key, val)
+    return {n: {k: _as_array(*v) for k, v in p.items()} for n, p in props.items()}, files
 
 
-def _numbers(args, key, source, lineno, *, colour: bool) -> np.ndarray:
-    """``Ka r g b`` (or one value for grey) -> (3,); scalars -> (1,); all finite float32."""
+def _as_array(key: str, values: list) -> np.ndarray:
+    """The property array of a checked MTL line (made once per kept property, not per line)."""
+    arr = np.array(values, np.float32)
+    if key == "Tr":
+        return np.float32(1.0) - arr
+    return arr.astype(np.int32) if key == "illum" else arr
+
+
+def _numbers(args, key, source, lineno, *, colour: bool) -> list:
+    """``Ka r g b`` (or one value for grey) -> 3 floats; scalars -> 1; all finite in float32."""
     want = (1, 3) if colour else (1,)
     if args and args[0] in ("spectral", "xyz"):
         raise file_error(source, f"line {lineno}", f"'{key} {args[0]}' is not supported")
@@ -77,12 +92,12 @@ def _numbers(args, key, source, lineno, *, colour: bool) -> np.ndarray:
             source, f"line {lineno}", f"'{key}' needs {' or '.join(map(str, want))} numbers"
         )
     try:
-        vals = np.array([float(a) for a in args], np.float32)
+        vals = [float(a) for a in args]
     except (ValueError, OverflowError):
         raise file_error(source, f"line {lineno}", f"malformed number in '{key}' line") from None
-    if not np.all(np.isfinite(vals)):
+    if not all(math.isfinite(v) and abs(v) <= _FLOAT32_MAX for v in vals):
         raise file_error(source, f"line {lineno}", f"'{key}' value is NaN or infinite")
-    return np.repeat(vals, 3) if colour and len(vals) == 1 else vals
+    return vals * 3 if colour and len(vals) == 1 else vals
 
 
 def _map_file_name(args, source, lineno) -> str:
@@ -109,22 +124,53 @@ def _is_number_or_flag(tok: str) -> bool:
     return True
 
 
-def load_mtl(path: Path, material_names: list, *, allow_outside: bool = False):
+def first_material(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str | None:
+    """The name of the first ``newmtl`` of an MTL file, or None (the default material)."""
+    text = decode_text(read_limited(path, max_bytes=max_bytes, what="material file"))
+    for line in text.split("\n"):
+        toks = line.split("#", 1)[0].split()
+        if toks and toks[0] == "newmtl" and len(toks) > 1:
+            return " ".join(toks[1:])
+    return None
+
+
+def load_mtl(
+    path: Path,
+    material_names: list,
+    *,
+    allow_outside: bool = False,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
+    image_cache: dict | None = None,
+):
     """Load the materials named ``material_names`` from the MTL file ``path``.
 
     Args:
       path: the MTL file; its folder is where texture files are looked for.
       material_names: names used by the OBJ file; other materials are dropped (PyTorch3D).
       allow_outside: accept texture paths that leave the MTL's folder.
+      max_bytes: largest MTL and image file read (bytes); see docs/io.md.
+      max_image_pixels: largest texture decoded (width * height).
+      image_cache: a dict shared between calls: each texture file is read once and
+        materials naming the same file share one array.
 
     Returns:
       (material_colors, texture_images): ``material_colors[name]`` as in ``parse_mtl``
       (an empty dict for a material without properties); ``texture_images[name]`` an
-      ``(H, W, 3) float32`` image in [0, 1]. Missing or undecodable images warn and are left
-      out; a texture path leaving the folder warns and is left out.
+      ``(H, W, 3) float32`` image in [0, 1]. Missing, undecodable, special or oversized
+      images warn and are left out; a texture name that leaves the folder, is too long for a
+      file system or contains NUL warns and is left out.
+
+    Raises:
+      ValueError: the MTL file is malformed (naming it and the line), not a regular file, or
+        larger than ``max_bytes``.
     """
-    props, files = parse_mtl(read_text_lines(path), str(path))
+    path = Path(path)
+    text = decode_text(read_limited(path, max_bytes=max_bytes, what="material file"))
+    wanted = set(material_names)
+    props, files = parse_mtl(text.split("\n"), str(path), wanted)
     colors, images = {}, {}
+    cache = {} if image_cache is None else image_cache
     for name in material_names:
         if name in props:
             colors[name] = props[name]
@@ -137,9 +183,10 @@ def load_mtl(path: Path, material_names: list, *, allow_outside: bool = False):
         except ValueError as err:
             warnings.warn(f"{path}: {err}; loading without it", stacklevel=3)
             continue
-        image = read_image(tex_path)
-        if image is not None:
-            images[name] = image
+        if tex_path not in cache:
+            cache[tex_path] = read_image(tex_path, max_pixels=max_image_pixels, max_bytes=max_bytes)
+        if cache[tex_path] is not None:
+            images[name] = cache[tex_path]
     return colors, images
 
 

@@ -9,16 +9,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jax3d.io.mtl import load_mtl, make_mesh_texture_atlas, parse_mtl
-from jax3d.io.obj_parse import parse_obj_text
+from jax3d.device import as_device
+from jax3d.io.files import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, check_max_bytes, read_limited
+from jax3d.io.mtl import first_material, load_mtl, make_mesh_texture_atlas
+from jax3d.io.obj_parse import MAX_MTLLIBS, parse_obj_bytes
 from jax3d.io.utils import (
     as_numpy,
     describe,
     folder_of,
     format_rows,
+    no_path_manager,
     open_for_writing,
-    read_text,
-    read_text_lines,
     resolve_inside,
     write_image,
 )
@@ -61,7 +62,12 @@ def load_obj(
     create_texture_atlas: bool = False,
     texture_atlas_size: int = 4,
     texture_wrap: str | None = "repeat",
+    device=None,
+    path_manager=None,
+    *,
     allow_outside: bool = False,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ):
     """Load an OBJ mesh, with its MTL materials and texture images, from untrusted input.
 
@@ -78,8 +84,16 @@ def load_obj(
         (white where there is no material; the diffuse colour where there is no image).
       texture_atlas_size: R.
       texture_wrap: "repeat", "clamp" or None: how uvs outside [0, 1] are treated in the atlas.
+      device: PyTorch3D's placement of the outputs; jax3d returns host NumPy arrays, so it is
+        only checked (``jax3d.device`` meaning). Move arrays with ``jnp.asarray`` /
+        ``jax.device_put`` (``load_objs_as_meshes`` places its ``Meshes``).
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
       allow_outside: accept MTL/texture paths leaving the OBJ's folder (refused by default:
         such paths are skipped with a warning, and the mesh loads without them).
+      max_bytes: largest OBJ, MTL or image file read, in bytes (default 1 GiB); a larger
+        file raises ``ValueError``. Parsing needs a few times the file size in memory.
+      max_image_pixels: largest texture image decoded, width * height (default 2^25); a
+        larger one warns and is skipped.
 
     Returns:
       (verts, faces, aux): ``verts (V, 3) float32``; ``faces`` a ``Faces``; ``aux`` a
@@ -87,29 +101,38 @@ def load_obj(
 
     Raises:
       ValueError: naming the file and line, for malformed numbers, wrong token counts, face
-        index 0 or out of range, inconsistent face corners; or for bad arguments.
+        index 0 or out of range, inconsistent face corners; naming the file, for a path that
+        is not a regular file (FIFO, device, directory) or a file over ``max_bytes``; or for
+        bad arguments.
     """
+    as_device(device)
+    no_path_manager(path_manager)
     verts, faces, aux, _ = load_obj_with_names(
-        f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside
-    )
+        f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside,
+        max_bytes=max_bytes, max_image_pixels=max_image_pixels,
+    )  # fmt: skip
     return verts, faces, aux
 
 
 def load_obj_with_names(
-    f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside
-):
+    f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside,
+    *, max_bytes=MAX_FILE_BYTES, max_image_pixels=MAX_IMAGE_PIXELS,
+):  # fmt: skip
     """``load_obj`` plus the material names that ``faces.materials_idx`` indexes."""
     if texture_wrap not in ("repeat", "clamp", None):
         raise ValueError(f"texture_wrap must be 'repeat', 'clamp' or None, got {texture_wrap!r}")
     if create_texture_atlas and (not isinstance(texture_atlas_size, int) or texture_atlas_size < 1):
         raise ValueError(f"texture_atlas_size must be a positive int, got {texture_atlas_size!r}")
+    check_max_bytes(max_bytes)
+    check_max_bytes(max_image_pixels, "max_image_pixels")
     source = describe(f)
-    arrs = parse_obj_text(read_text(f), source)
+    arrs = parse_obj_bytes(read_limited(f, max_bytes=max_bytes, what="OBJ file"), source)
     names, mat_idx = list(arrs.material_names), arrs.faces_materials
     colors = images = atlas = None
     if load_textures:
+        limits = {"max_bytes": max_bytes, "max_image_pixels": max_image_pixels}
         colors, images, names, mat_idx = _load_materials(
-            arrs.mtllibs, names, mat_idx, folder_of(f), allow_outside, source
+            arrs, names, mat_idx, folder_of(f), allow_outside, source, limits
         )
         if create_texture_atlas:
             atlas = _atlas(arrs, names, mat_idx, colors, images, texture_atlas_size, texture_wrap)
@@ -124,29 +147,41 @@ def load_obj_with_names(
     return arrs.verts, faces, aux, names
 
 
-def _load_materials(mtllibs, names, mat_idx, folder, allow_outside, source):
-    """Read every ``mtllib`` (first definition of a name wins); see ``load_obj``."""
+def _load_materials(arrs, names, mat_idx, folder, allow_outside, source, limits):
+    """Read every ``mtllib`` (first definition of a name wins); see ``load_obj``.
+
+    Each distinct name is resolved once, after parsing; names that cannot be files (too long,
+    NUL) or leave the folder warn and are skipped, as do missing or unreadable files.
+    """
     colors: dict = {}
     images: dict = {}
-    if not mtllibs:
+    if arrs.mtllibs_dropped:
+        warnings.warn(f"{source}: more than {MAX_MTLLIBS} distinct 'mtllib' files; "
+                      f"{arrs.mtllibs_dropped} more ignored", stacklevel=3)  # fmt: skip
+    if not arrs.mtllibs:
         if names:
             warnings.warn(f"{source}: 'usemtl' without an 'mtllib'", stacklevel=3)
         return colors, images, names, mat_idx
-    for lib in mtllibs:
+    cache: dict = {}
+    for lib in arrs.mtllibs:
         try:
             path = resolve_inside(folder, lib, allow_outside=allow_outside, what="material file")
         except ValueError as err:
             warnings.warn(f"{source}: {err}; loading without it", stacklevel=3)
             continue
-        if not path.is_file():
+        try:  # a malformed, special or too large MTL raises ValueError naming it
+            if not names:  # no usemtl: the first material of the first MTL is the default
+                first = first_material(path, max_bytes=limits["max_bytes"])
+                if first is not None:
+                    names = [first]
+                    mat_idx = np.zeros_like(mat_idx)
+            c, i = load_mtl(path, names, allow_outside=allow_outside, image_cache=cache, **limits)
+        except FileNotFoundError:
             warnings.warn(f"{source}: material file does not exist: {path}", stacklevel=3)
             continue
-        if not names:  # no usemtl: the first material of the first MTL is the default
-            defined = list(parse_mtl(read_text_lines(path), str(path))[0])
-            if defined:
-                names = defined[:1]
-                mat_idx = np.zeros_like(mat_idx)
-        c, i = load_mtl(path, names, allow_outside=allow_outside)
+        except OSError as err:
+            warnings.warn(f"{source}: cannot read material file {path}: {err}", stacklevel=3)
+            continue
         for k, v in c.items():
             colors.setdefault(k, v)
         for k, v in i.items():
@@ -168,13 +203,14 @@ def save_obj(
     f,
     verts,
     faces,
+    decimal_places: int | None = None,
+    path_manager=None,
     *,
     normals=None,
     faces_normals_idx=None,
     verts_uvs=None,
     faces_uvs=None,
     texture_map=None,
-    decimal_places: int | None = None,
 ):
     """Save a triangle mesh as OBJ; with ``texture_map``, also ``<stem>.mtl`` and ``<stem>.png``.
 
@@ -187,10 +223,12 @@ def save_obj(
         with an MTL file ``newmtl mesh`` / ``map_Kd <stem>.png`` (requires the uvs).
       decimal_places: digits after the point; None writes 9 significant digits, which
         round-trips float32 exactly.
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
 
     Raises:
       ValueError / TypeError: bad shapes, dtypes, out-of-range indices, non-finite values.
     """
+    no_path_manager(path_manager)
     verts = as_numpy(verts, "verts", ndim=2, last=3, kind="f")
     faces = _check_idx(faces, "faces", len(verts))
     fn = ft = None

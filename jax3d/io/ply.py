@@ -6,9 +6,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jax3d.io.files import MAX_FILE_BYTES, read_limited
 from jax3d.io.obj_parse import fan_triangulate
 from jax3d.io.ply_read import PlyTable, read_ply_tables
-from jax3d.io.utils import as_numpy, describe, file_error, open_for_writing, read_bytes
+from jax3d.io.utils import as_numpy, describe, file_error, no_path_manager, open_for_writing
 
 _COLOUR_NAMES = (("red", "green", "blue", "alpha"), ("r", "g", "b", "a"))
 _FACE_LISTS = ("vertex_indices", "vertex_index")
@@ -32,7 +33,7 @@ class PlyMesh(NamedTuple):
     elements: dict
 
 
-def read_ply(f) -> PlyMesh:
+def read_ply(f, *, max_bytes: int = MAX_FILE_BYTES) -> PlyMesh:
     """Read a PLY file (ascii, binary little or big endian) from untrusted input.
 
     Elements may come in any order; unknown elements and properties are skipped. The vertex
@@ -41,6 +42,8 @@ def read_ply(f) -> PlyMesh:
 
     Args:
       f: a path or a binary file object.
+      max_bytes: largest file read, in bytes (default 1 GiB); a path must name a regular
+        file (not a FIFO, device or directory).
 
     Returns:
       A ``PlyMesh``.
@@ -49,10 +52,12 @@ def read_ply(f) -> PlyMesh:
       ValueError: naming the file and the line (ascii) or byte offset (binary): bad header,
         unknown property type, declared counts larger than the data (checked before
         allocating), truncated data, malformed numbers, faces with fewer than 3 vertices or
-        out-of-range indices, NaN or infinite coordinates.
+        out-of-range or non-integer indices, NaN or infinite coordinates; naming the file, for
+        a special file or one larger than ``max_bytes``.
     """
     source = describe(f)
-    header, tables = read_ply_tables(read_bytes(f), source)
+    data = read_limited(f, max_bytes=max_bytes, what="PLY file")
+    header, tables = read_ply_tables(data, source)
     if "vertex" not in tables:
         raise file_error(source, "header", "no 'vertex' element")
     vt = tables["vertex"]
@@ -104,6 +109,12 @@ def _faces(table: PlyTable, num_verts: int, source: str) -> np.ndarray:
         raise file_error(
             source, table.locate(i), f"face has {lengths[i]} vertices, at least 3 needed"
         )
+    if items.dtype.kind == "f":  # a float list: its values must be whole numbers
+        whole = np.isfinite(items) & (items == np.round(items))
+        if not whole.all():
+            row = int(np.searchsorted(np.cumsum(lengths), int(np.argmin(whole)), side="right"))
+            raise file_error(source, table.locate(row), "face index is not an integer")
+        items = np.clip(items, -1, num_verts)  # out-of-range values stay out of range
     items = items.astype(np.int64)
     bad = (items < 0) | (items >= num_verts)
     if bad.any():
@@ -114,12 +125,15 @@ def _faces(table: PlyTable, num_verts: int, source: str) -> np.ndarray:
     return items[fan_triangulate(lengths)].astype(np.int32).reshape(-1, 3)
 
 
-def load_ply(f):
+def load_ply(f, *, path_manager=None, max_bytes: int = MAX_FILE_BYTES):
     """Load a PLY mesh as ``(verts (V, 3) float32, faces (F, 3) int32)`` NumPy arrays.
 
-    Faces are ``(0, 3)`` for a point cloud. See ``read_ply`` for normals, colours and errors.
+    Faces are ``(0, 3)`` for a point cloud. See ``read_ply`` for normals, colours, the size
+    limit ``max_bytes`` and errors. ``path_manager`` must be None (PyTorch3D's iopath file
+    systems are not supported).
     """
-    mesh = read_ply(f)
+    no_path_manager(path_manager)
+    mesh = read_ply(f, max_bytes=max_bytes)
     faces = mesh.faces if mesh.faces is not None else np.zeros((0, 3), np.int32)
     return mesh.verts, faces
 
@@ -129,10 +143,11 @@ def save_ply(
     verts,
     faces=None,
     verts_normals=None,
-    verts_colors=None,
     ascii: bool = False,
     decimal_places: int | None = None,
+    path_manager=None,
     *,
+    verts_colors=None,
     big_endian: bool = False,
 ) -> None:
     """Save a mesh or point cloud as PLY.
@@ -148,11 +163,13 @@ def save_ply(
       ascii: write ascii instead of binary.
       decimal_places: ascii only: digits after the point; None writes 9 significant digits
         (exact for float32).
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
       big_endian: binary only: ``binary_big_endian`` instead of little endian.
 
     Raises:
       ValueError / TypeError: bad shapes or dtypes, non-finite values, indices out of range.
     """
+    no_path_manager(path_manager)
     verts = as_numpy(verts, "verts", ndim=2, last=3, kind="f")
     cols = [("x", verts[:, 0]), ("y", verts[:, 1]), ("z", verts[:, 2])]
     for arg, names in ((verts_normals, "nx ny nz"), (verts_colors, "red green blue")):

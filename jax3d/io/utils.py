@@ -10,17 +10,25 @@ from typing import IO
 
 import numpy as np
 
+from jax3d.io.files import (  # noqa: F401 - describe is re-exported for the readers
+    MAX_FILE_BYTES,
+    MAX_IMAGE_PIXELS,
+    check_name,
+    describe,
+    read_limited,
+)
+
 PathOrFile = str | os.PathLike | IO
 
-# Largest texture image (in pixels) a reader agrees to decode: 2^28 = 16384 x 16384.
-MAX_IMAGE_PIXELS = 1 << 28
+# Image formats a texture may use (PIL decoders outside this list are never tried).
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "TGA", "TIFF", "GIF", "PPM", "WEBP")
 
 
-def describe(f) -> str:
-    """A short name for ``f`` in error messages: its path, or the file object's name."""
-    if isinstance(f, (str, os.PathLike)):
-        return str(f)
-    return str(getattr(f, "name", "<file object>"))
+def no_path_manager(path_manager) -> None:
+    """PyTorch3D's ``path_manager`` (iopath file systems): only None is accepted."""
+    if path_manager is not None:
+        raise ValueError("path_manager (iopath) is not supported: jax3d reads and writes local "
+                         "paths and file objects")  # fmt: skip
 
 
 def file_error(source: str, where: str, message: str) -> ValueError:
@@ -28,30 +36,12 @@ def file_error(source: str, where: str, message: str) -> ValueError:
     return ValueError(f"{source}, {where}: {message}")
 
 
-def read_bytes(f) -> bytes:
-    """All bytes of a path or of a binary/text file object."""
-    if isinstance(f, (str, os.PathLike)):
-        with open(f, "rb") as fh:
-            return fh.read()
-    if not hasattr(f, "read"):
-        raise TypeError(f"f must be a path or a file object, got {type(f).__name__}")
-    data = f.read()
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    return bytes(data)
-
-
-def read_text(f) -> str:
-    """A text file as ``str`` (UTF-8, undecodable bytes replaced) with ``\\n`` line ends only."""
-    text = read_bytes(f).decode("utf-8", errors="replace")
+def decode_text(data: bytes) -> str:
+    """Bytes of a text file as ``str`` (UTF-8, undecodable bytes replaced), ``\\n`` line ends."""
+    text = data.decode("utf-8", errors="replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
-
-
-def read_text_lines(f) -> list[str]:
-    """Lines of a text file (see ``read_text``); index ``i`` is line ``i + 1`` in an editor."""
-    return read_text(f).split("\n")
 
 
 def folder_of(f) -> Path:
@@ -78,12 +68,16 @@ def resolve_inside(folder: Path, name: str, *, allow_outside: bool, what: str) -
       The resolved absolute path (it may not exist).
 
     Raises:
-      ValueError: the path leaves ``folder`` and ``allow_outside`` is False.
+      ValueError: the name is empty, contains NUL or is too long for a file system (see
+        `jax3d.io.files.check_name`), cannot be resolved, or leaves ``folder`` while
+        ``allow_outside`` is False.
     """
-    if "\x00" in name:
-        raise ValueError(f"{what} name {name!r} contains a NUL byte")
-    root = Path(os.path.realpath(folder))
-    path = Path(os.path.realpath(os.path.join(root, name)))
+    check_name(name, what)
+    try:
+        root = Path(os.path.realpath(folder))
+        path = Path(os.path.realpath(os.path.join(root, name)))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{what} {name!r} cannot be resolved: {err}") from None
     if not allow_outside and path != root and root not in path.parents:
         raise ValueError(
             f"{what} {name!r} leaves the mesh's folder {str(root)!r}; "
@@ -92,28 +86,46 @@ def resolve_inside(folder: Path, name: str, *, allow_outside: bool, what: str) -
     return path
 
 
-def read_image(path: Path) -> np.ndarray | None:
+def read_image(
+    path: Path, *, max_pixels: int = MAX_IMAGE_PIXELS, max_bytes: int = MAX_FILE_BYTES
+) -> np.ndarray | None:
     """An image file as ``(H, W, 3) float32`` in [0, 1] (RGB), or None with a warning.
 
-    Undecodable, missing or oversized images (more than ``MAX_IMAGE_PIXELS``) warn and give
-    None, so a mesh still loads without its texture.
+    The file must be a regular file of at most ``max_bytes``; its header's width * height
+    must be at most ``max_pixels`` (checked before decoding, so a small file claiming a huge
+    image costs nothing). Missing, undecodable, special or oversized images warn (naming the
+    file) and give None, so a mesh still loads without its texture.
     """
     from PIL import Image
 
-    if not path.is_file():
+    try:
+        data = read_limited(path, max_bytes=max_bytes, what="texture image")
+    except FileNotFoundError:
         warnings.warn(f"texture file does not exist: {path}", stacklevel=3)
         return None
+    except (OSError, ValueError) as err:
+        warnings.warn(f"cannot read texture {path}: {err}", stacklevel=3)
+        return None
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > MAX_IMAGE_PIXELS:
-                warnings.warn(f"texture {path} is {w}x{h}, too large; skipped", stacklevel=3)
-                return None
-            arr = np.asarray(im.convert("RGB"), dtype=np.float32)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    warnings.warn(
+                        f"texture {path} is {w}x{h} pixels, more than max_image_pixels="
+                        f"{max_pixels}; skipped (pass a larger max_image_pixels= to load it)",
+                        stacklevel=3,
+                    )
+                    return None
+                rgb = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError,
+            Image.DecompressionBombError) as err:  # fmt: skip
         warnings.warn(f"cannot decode texture {path}: {err}", stacklevel=3)
         return None
-    return arr / 255.0
+    out = rgb.astype(np.float32)
+    out *= np.float32(1.0 / 255.0)
+    return out
 
 
 def write_image(path: Path, image: np.ndarray) -> None:

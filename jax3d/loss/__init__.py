@@ -1,6 +1,14 @@
 """jax3d.loss."""
 
 from jax3d.loss.chamfer import chamfer_distance
+from jax3d.loss.gan import (
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    nonsaturating_discriminator_loss,
+    nonsaturating_generator_loss,
+    r1_penalty,
+)
 from jax3d.loss.mesh_edge_loss import mesh_edge_loss
 from jax3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from jax3d.loss.mesh_normal_consistency import mesh_normal_consistency
@@ -13,4 +21,10 @@ __all__: list[str] = [
     "mesh_edge_loss",
     "mesh_laplacian_smoothing",
     "mesh_normal_consistency",
+    "nonsaturating_generator_loss",
+    "nonsaturating_discriminator_loss",
+    "hinge_generator_loss",
+    "hinge_discriminator_loss",
+    "r1_penalty",
+    "feature_matching_loss",
 ]

@@ -1,6 +1,15 @@
 """jax3d.transforms: rotation conversions, SO(3)/SE(3) maps and `Transform3d` (PyTorch3D names)."""
 
 from jax3d.transforms.math import acos_linear_extrapolation
+from jax3d.transforms.r2n2 import (
+    VoxelSpace,
+    blender_intrinsic_matrix,
+    blender_ndc_to_camera,
+    camera_to_voxel,
+    project_verts,
+    r2n2_extrinsic_matrix,
+    voxel_to_camera,
+)
 from jax3d.transforms.rotation_conversions import (
     axis_angle_to_matrix,
     axis_angle_to_quaternion,
@@ -26,6 +35,7 @@ from jax3d.transforms.so3 import (
     hat,
     hat_inv,
     so3_exp_map,
+    so3_exponential_map,
     so3_log_map,
     so3_relative_angle,
     so3_rotation_angle,
@@ -44,9 +54,13 @@ __all__ = [
     "Scale",
     "Transform3d",
     "Translate",
+    "VoxelSpace",
     "acos_linear_extrapolation",
     "axis_angle_to_matrix",
     "axis_angle_to_quaternion",
+    "blender_intrinsic_matrix",
+    "blender_ndc_to_camera",
+    "camera_to_voxel",
     "euler_angles_to_matrix",
     "hat",
     "hat_inv",
@@ -54,12 +68,14 @@ __all__ = [
     "matrix_to_euler_angles",
     "matrix_to_quaternion",
     "matrix_to_rotation_6d",
+    "project_verts",
     "quaternion_apply",
     "quaternion_invert",
     "quaternion_multiply",
     "quaternion_raw_multiply",
     "quaternion_to_axis_angle",
     "quaternion_to_matrix",
+    "r2n2_extrinsic_matrix",
     "random_quaternions",
     "random_rotation",
     "random_rotations",
@@ -67,8 +83,10 @@ __all__ = [
     "se3_exp_map",
     "se3_log_map",
     "so3_exp_map",
+    "so3_exponential_map",
     "so3_log_map",
     "so3_relative_angle",
     "so3_rotation_angle",
     "standardize_quaternion",
+    "voxel_to_camera",
 ]

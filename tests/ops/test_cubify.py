@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from jax3d.ops import cubify
+from jax3d.ops import cubify, cubify_padded
 
 
 def cubify_triangles_naive(occ, align="topleft"):
@@ -121,3 +121,65 @@ def test_validation():
     assert cubify(np.ones((1, 1, 1, 1)), 0.5, align="corner").verts_list()[0].shape == (8, 3)
     with pytest.raises(ValueError, match="concrete"):
         jax.jit(lambda v: cubify(v, 0.5).verts_padded())(np.ones((1, 2, 2, 2)))
+
+
+# ----------------------------------------------------------------------------------------------
+# cubify_padded: static capacity under jit.
+# ----------------------------------------------------------------------------------------------
+
+_CAP = dict(max_verts=300, max_faces=600)
+_padded_jit = jax.jit(lambda v, t: cubify_padded(v, t, **_CAP))
+
+
+def _grids(seed):
+    vox = np.random.default_rng(seed).uniform(size=(3, 4, 5, 3)).astype(np.float32)
+    vox[2] = 0.0  # an empty grid
+    return vox
+
+
+@pytest.mark.parametrize(
+    "align", [pytest.param("corner", marks=pytest.mark.slow),
+              pytest.param("center", marks=pytest.mark.slow)]
+)  # fmt: skip
+def test_padded_equals_reference_when_it_fits(align):
+    vox = _grids(1)
+    ref = cubify(vox, 0.55, align=align)
+    out = cubify_padded(vox, 0.55, align=align, **_CAP)
+    assert not np.any(out.overflow)
+    for b in range(3):
+        np.testing.assert_array_equal(out.meshes.faces_list()[b], ref.faces_list()[b])
+        np.testing.assert_allclose(out.meshes.verts_list()[b], ref.verts_list()[b], atol=1e-6)
+
+
+def test_padded_under_jit_equals_reference_with_traced_threshold():
+    vox = _grids(2)  # the third grid is empty
+    for thresh in (0.3, 0.55, 0.7):
+        out = _padded_jit(vox, thresh)
+        ref = cubify(vox, thresh)
+        assert not np.any(out.overflow)
+        for b in range(3):
+            np.testing.assert_array_equal(out.meshes.faces_list()[b], ref.faces_list()[b])
+            np.testing.assert_allclose(out.meshes.verts_list()[b], ref.verts_list()[b], atol=1e-6)
+        np.testing.assert_array_equal(out.num_faces_needed, ref.num_faces_per_mesh())
+        np.testing.assert_array_equal(out.num_verts_needed, ref.num_verts_per_mesh())
+        assert np.all(np.asarray(out.meshes.faces_padded()[2]) == -1)
+        assert np.all(np.asarray(out.meshes.verts_padded()[2]) == 0)
+
+
+def test_padded_overflow_is_reported_and_the_rest_is_consistent():
+    vox = np.zeros((3, 4, 5, 3), np.float32)
+    vox[0, :4, :4, :3] = 1.0  # a 4 x 4 x 3 block: 160 faces, 82 verts
+    out = cubify_padded(vox, 0.5, max_verts=40, max_faces=100)
+    assert bool(out.overflow[0]) and not np.any(out.overflow[1:])
+    assert int(out.num_faces_needed[0]) == 160 and int(out.num_verts_needed[0]) == 82
+    nv, nf = int(out.meshes.num_verts_per_mesh()[0]), int(out.meshes.num_faces_per_mesh()[0])
+    assert nv <= 40 and 0 < nf <= 100
+    faces = np.asarray(out.meshes.faces_padded()[0])
+    assert faces[:nf].max() < nv and np.all(faces[nf:] == -1)
+    full = cubify(vox[:1], 0.5)
+    ref, ref_verts = np.asarray(full.faces_list()[0])[:100], np.asarray(full.verts_list()[0])
+    keep = [f for f in ref if f.max() < 40]  # the reference's first faces using kept verts
+    got = np.asarray(out.meshes.verts_padded()[0])[faces[:nf]]
+    np.testing.assert_allclose(got, ref_verts[np.array(keep)], atol=1e-6)
+    with pytest.raises(ValueError, match="max_faces"):
+        cubify_padded(vox, 0.5, max_verts=10, max_faces=0)

@@ -1,5 +1,6 @@
 """jax3d.models.smpl: the SMPL body model (arrays, loading, posing, a synthetic stand-in)."""
 
+from jax3d.io.restricted_pickle import restricted_load
 from jax3d.models.smpl.joints import (
     LSP_HEAD_VERTEX,
     LSP_JOINT_NAMES,
@@ -17,7 +18,6 @@ from jax3d.models.smpl.model import (
     smpl_model_from_arrays,
     smpl_model_to_arrays,
 )
-from jax3d.io.restricted_pickle import restricted_load
 from jax3d.models.smpl.smpl_io import load_smpl, save_smpl
 from jax3d.models.smpl.synthetic import REST_JOINTS, capsule_mesh, synthetic_body_model
 

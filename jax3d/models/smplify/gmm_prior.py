@@ -78,7 +78,8 @@ def load_gmm_prior(path: str | os.PathLike) -> GMMPrior:
     ``covars (8, 69, 69)``, ``weights (8,)``) with the restricted unpickler.
 
     Raises:
-        ValueError: an unsafe or malformed pickle, or missing / mis-shaped keys.
+        ValueError: naming the file: an unsafe or malformed pickle (see `restricted_load`),
+            or missing / mis-shaped keys.
     """
     data = restricted_load(path)
     if not isinstance(data, dict):
@@ -86,7 +87,10 @@ def load_gmm_prior(path: str | os.PathLike) -> GMMPrior:
     missing = [k for k in ("means", "covars", "weights") if k not in data]
     if missing:
         raise ValueError(f"{path}: GMM prior is missing keys {missing}")
-    return gmm_prior_from_arrays(data["means"], data["covars"], data["weights"])
+    try:
+        return gmm_prior_from_arrays(data["means"], data["covars"], data["weights"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def synthetic_gmm_prior(
