@@ -119,6 +119,14 @@ def _lengths(x, name: str, batch: int, default) -> jax.Array:
     return x
 
 
+def _check_texture_sizes(textures, num_verts, num_faces) -> None:
+    """``textures.check_sizes(num_verts, num_faces)`` when the textures define it (the
+    textures protocol, docs/design.md): ValueError for per-mesh sizes that do not match."""
+    check_sizes = getattr(textures, "check_sizes", None)
+    if check_sizes is not None:
+        check_sizes(num_verts, num_faces)
+
+
 def _from_padded(verts, faces, num_verts, num_faces):
     verts = jnp.asarray(_as_float(verts, "verts"))
     faces = jnp.asarray(_as_int(faces, "faces"))
@@ -230,11 +238,18 @@ class Meshes(ImmutablePytree):
             raise TypeError("faces is a list, so verts must be a list too (or pass both padded)")
         else:
             fields = _from_padded(verts, faces, num_verts, num_faces)
-        check_sizes = getattr(textures, "check_sizes", None)
-        if check_sizes is not None:  # the textures protocol (docs/design.md)
-            check_sizes(fields[2], fields[3])
+        _check_texture_sizes(textures, fields[2], fields[3])
         normals = None if verts_normals is None else _verts_normals_input(verts_normals, *fields)
         self._assign((*fields, textures, normals))
+
+    def replace(self, **changes) -> Meshes:
+        """A copy with some raw fields replaced (PyTorch3D's ``mesh.textures = t`` is
+        ``mesh = mesh.replace(textures=t)``). Only new ``textures`` are validated (against
+        the meshes' sizes, as in the constructor); other fields are taken as they are."""
+        if changes.get("textures") is not None:
+            _check_texture_sizes(changes["textures"], changes.get("num_verts", self.num_verts),
+                                 changes.get("num_faces", self.num_faces))
+        return super().replace(**changes)
 
     def __len__(self) -> int:
         return self.verts.shape[0]

@@ -329,6 +329,9 @@ def quaternion_to_axis_angle(quaternions: jax.Array) -> jax.Array:
     zero = scale < _ZERO_QUATERNION
     identity = jnp.array([1.0, 0.0, 0.0, 0.0], q.dtype)
     q = jnp.where(zero, identity, q / jnp.where(zero, 1.0, scale))
+    # |q| is now in [1, 2]: normalising is safe, and makes the formula below (which assumes a
+    # unit quaternion, |v| = sin(angle / 2)) exact for any scale. Unit input is unchanged.
+    q = q / jnp.sqrt(jnp.sum(q * q, axis=-1, keepdims=True))
     v = q[..., 1:]
     norm = safe_norm(v, keepdims=True)
     half = jnp.arctan2(norm, q[..., :1])
