@@ -3,7 +3,8 @@
 Runs the two tables of ``tests/degenerate_cases.py`` and prints, for the degenerate inputs,
 how many give finite values and finite gradients (and which do not, with the part of the code
 responsible), and for the bad arguments, how many raise a clear ``ValueError``/``TypeError``
-naming the argument (and which are accepted silently or fail otherwise). Not a timing
+naming the argument (and which are accepted silently or fail otherwise); entries print as they
+finish. Not a timing
 benchmark (so not ``bm_*.py``); it takes a few minutes on a laptop CPU (the renderers
 compile a value-and-gradient function each).
 
@@ -32,20 +33,26 @@ def main(argv=None) -> dict:
     parser.add_argument("--fast", action="store_true", help="only the default suite's cases")
     args = parser.parse_args(argv)
 
-    cases = [c for c in DEGENERATE if c.fast or not args.fast]
-    results = {c.name: (c.owner, check_case(c)) for c in cases}
-    finite = sum(r == "ok" for _, r in results.values())
-    print(f"degenerate geometry: {len(results)} cases, {finite} finite in values and gradients")
-    for name, (owner, r) in results.items():
-        if r != "ok" or args.verbose:
-            print(f"  [{r}] {name}" + (f"  ({owner})" if owner != "numeric" else ""))
+    def show(name, owner, r, good):
+        if r != good or args.verbose:  # as they come (the whole sweep takes minutes)
+            print(f"  [{r}] {name}" + (f"  ({owner})" if owner != "numeric" else ""), flush=True)
 
-    bad = {b.name: (b.owner, check_bad_argument(b)) for b in BAD_ARGUMENTS}
-    clear = sum(r == "clear" for _, r in bad.values())
+    print("bad arguments:", flush=True)
+    bad = {}
+    for b in BAD_ARGUMENTS:
+        bad[b.name] = check_bad_argument(b)
+        show(b.name, b.owner, bad[b.name], "clear")
+    clear = sum(r == "clear" for r in bad.values())
+    print(f"bad arguments: {len(bad)} cases, {clear} clear errors", flush=True)
+
+    print("degenerate geometry:", flush=True)
+    results = {}
+    for c in DEGENERATE if not args.fast else [c for c in DEGENERATE if c.fast]:
+        results[c.name] = check_case(c)
+        show(c.name, c.owner, results[c.name], "ok")
+    finite = sum(r == "ok" for r in results.values())
     print(f"bad arguments: {len(bad)} cases, {clear} clear errors")
-    for name, (owner, r) in bad.items():
-        if r != "clear" or args.verbose:
-            print(f"  [{r}] {name}" + (f"  ({owner})" if owner != "numeric" else ""))
+    print(f"degenerate geometry: {len(results)} cases, {finite} finite in values and gradients")
     return {"cases": len(results), "finite": finite, "bad": len(bad), "clear": clear}
 
 
