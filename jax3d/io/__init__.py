@@ -8,6 +8,7 @@ from jax3d.io.pluggable_io import IO
 from jax3d.io.ply import PlyMesh, load_ply, read_ply, save_ply
 from jax3d.io.restricted_pickle import restricted_load
 from jax3d.io.safe_npz import load_npz
+from jax3d.io.torch_checkpoint import load_torch_checkpoint, state_dict_to_flax
 
 __all__ = [
     "IO",
@@ -19,6 +20,7 @@ __all__ = [
     "load_obj",
     "load_objs_as_meshes",
     "load_ply",
+    "load_torch_checkpoint",
     "make_mesh_texture_atlas",
     "open_regular",
     "read_limited",
@@ -26,4 +28,5 @@ __all__ = [
     "restricted_load",
     "save_obj",
     "save_ply",
+    "state_dict_to_flax",
 ]
