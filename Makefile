@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Test workers: xdist spreads test files over the cores (2 on CI).
 WORKERS ?= 2
 
-.PHONY: venv demo test test-all lint bench clean
+.PHONY: venv demo test test-all lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,14 +17,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make demo: every experiment in --quick mode, outputs under out/<experiment>/
+## make demo: every experiment in --quick mode, outputs under out/<experiment>/, then the
+## gallery out/index.html (every experiment's figures, GIFs and metrics; open it offline)
 demo: $(STAMP)
 	@set -e; for f in experiments/ch*.py; do \
 		name=$$(basename $$f .py); \
 		case $$name in *_common) continue;; esac; \
 		echo "=== $$name"; \
 		$(PY) $$f --quick --out $(OUT)/$$name; \
-	done; echo "demo outputs written under $(OUT)/"
+	done; $(PY) -m jax3d.vis.gallery $(OUT)
 
 ## make test: the default suite (no slow tests), what CI runs
 test: $(STAMP)
@@ -36,6 +37,13 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check jax3d tests experiments benchmarks
+
+## make fuzz: long fuzzing of the file readers (FUZZ_COUNT mutants per format, then the
+## hand-made hostile cases); see tests/io/fuzzing.py
+FUZZ_COUNT ?= 5000
+fuzz: $(STAMP)
+	$(PY) -m tests.io.fuzzing --count $(FUZZ_COUNT)
+	$(PY) -m tests.io.fuzzing --special
 
 ## make bench: every benchmark; results are printed (copy them into benchmarks/RESULTS.md)
 bench: $(STAMP)

@@ -10,10 +10,11 @@ untrusted: the reader refuses non-regular files, files above `max_bytes`, grids 
 from __future__ import annotations
 
 import os
-import stat
 from typing import NamedTuple
 
 import numpy as np
+
+from jax3d.io.files import read_limited
 
 __all__ = ["Binvox", "read_binvox", "write_binvox"]
 
@@ -41,27 +42,6 @@ class Binvox(NamedTuple):
         x, rest = np.divmod(flat, D * D)
         z, y = np.divmod(rest, D)
         return np.stack([x, y, z], -1)
-
-
-def _read_regular(path: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most `max_bytes` (ValueError naming it otherwise)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path}: binvox file is not a regular file")
-        if st.st_size > max_bytes:
-            raise ValueError(f"{path}: binvox file has {st.st_size} bytes, more than "
-                             f"max_bytes={max_bytes}")  # fmt: skip
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ValueError(f"{path}: binvox file grew beyond max_bytes={max_bytes}")
-    return data
 
 
 def _header(data: bytes, path: str, max_dim: int):
@@ -124,7 +104,7 @@ def read_binvox(
         OSError: the file cannot be opened.
     """
     path = os.fspath(path)
-    data = _read_regular(path, max_bytes)
+    data = read_limited(path, max_bytes=max_bytes, what="binvox file")
     D, translate, scale, start = _header(data, path, max_dim)
     runs = np.frombuffer(data, np.uint8, offset=start)
     if len(runs) % 2:

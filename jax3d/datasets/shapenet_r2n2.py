@@ -22,6 +22,7 @@ bounding box and projected into the `(G, G, G)` grid (`jax3d.transforms.r2n2`).
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import numpy as np
 from jax3d.datasets.binvox import read_binvox
 from jax3d.datasets.shape_renders import sample_surface
 from jax3d.datasets.voxelize import occupancy_from_points
+from jax3d.io.files import read_limited
 from jax3d.transforms.r2n2 import (
     R2N2_MAX_CAMERA_DISTANCE,
     blender_intrinsic_matrix,
@@ -65,10 +67,7 @@ def align_bbox(src, tgt) -> np.ndarray:
 
 
 def _read_text(path: str) -> list[str]:
-    with open(path, "rb") as f:
-        data = f.read(_MAX_TEXT_BYTES + 1)
-    if len(data) > _MAX_TEXT_BYTES:
-        raise ValueError(f"{path}: more than {_MAX_TEXT_BYTES} bytes")
+    data = read_limited(path, max_bytes=_MAX_TEXT_BYTES, what="text file")
     return [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
@@ -76,10 +75,9 @@ def _read_image(path: str, image_size: int | None):
     """(H, W, 3) float32 RGB as Mesh R-CNN reads it (alpha dropped) and (H, W) alpha."""
     from PIL import Image
 
-    if os.path.getsize(path) > _MAX_IMAGE_BYTES:
-        raise ValueError(f"{path}: image larger than {_MAX_IMAGE_BYTES} bytes")
+    data = read_limited(path, max_bytes=_MAX_IMAGE_BYTES, what="image")
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             if im.size[0] * im.size[1] > _MAX_IMAGE_PIXELS:
                 raise ValueError(f"{path}: image of {im.size} pixels is too large")
             im = im.convert("RGBA")
