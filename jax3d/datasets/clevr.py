@@ -126,9 +126,10 @@ class ClevrConfig:
             raise ValueError("translation_range and min_gap must be >= 0")
         if not 0.0 < self.fov < 180.0:
             raise ValueError(f"fov must be in (0, 180), got {self.fov}")
-        # Every scene must fit: objects packed on the square need room (checked loosely).
-        area = (2 * self.translation_range + 2 * hi) ** 2
-        if self.max_objects * math.pi * (math.sqrt(2) * hi + self.min_gap) ** 2 > 0.5 * area:
+        # A necessary condition for placing max_objects objects (placement itself raises
+        # after 1000 failed tries): their footprints must fit the reachable square.
+        side = 2 * self.translation_range + 2 * math.sqrt(2) * hi
+        if self.max_objects * math.pi * (math.sqrt(2) * hi + 0.5 * self.min_gap) ** 2 > side**2:
             raise ValueError("max_objects objects of size_range cannot be placed without "
                              "overlap in translation_range; lower them or the gap")  # fmt: skip
 
@@ -186,7 +187,7 @@ def _cylinder_template():
     return verts, faces, np.concatenate([side_normals, cap_normals])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template(shape: str):
     """(verts (V, 3), faces (F, 3), corner normals (F, 3, 3)) fitting [-1, 1]^3, base at z=-1."""
     if shape == "sphere":
@@ -267,18 +268,10 @@ class ClevrScenes:
             "rotation": np.zeros(m, np.float32),
             "rgb": np.zeros((m, 3), np.float32),
         }
-        placed: list[tuple[float, float, float]] = []
+        sizes = rng.uniform(*c.size_range, n)
+        centres = self._place(rng, sizes, i)
         for k in range(n):
-            size = float(rng.uniform(*c.size_range))
-            radius = math.sqrt(2.0) * size  # bounding circle of the box's footprint
-            for _ in range(1000):
-                x, y = rng.uniform(-c.translation_range, c.translation_range, 2)
-                if all(math.hypot(x - px, y - py) >= radius + pr + c.min_gap
-                       for px, py, pr in placed):  # fmt: skip
-                    break
-            else:
-                raise RuntimeError(f"scene {i}: could not place object {k} without overlap")
-            placed.append((x, y, radius))
+            size, (x, y) = float(sizes[k]), centres[k]
             out["shape"][k] = rng.integers(len(c.shapes))
             out["color"][k] = rng.integers(len(CLEVR_COLORS))
             out["material"][k] = rng.integers(len(CLEVR_MATERIALS))
@@ -297,6 +290,27 @@ class ClevrScenes:
         out["lights"] = lights.astype(np.float32)
         out["light_rgb"] = np.array([[0.75] * 3, [0.3] * 3, [0.25] * 3], np.float32)
         return out
+
+    def _place(self, rng: np.random.Generator, sizes: np.ndarray, i: int) -> list:
+        """Centres (x, y) whose footprints' bounding circles keep `min_gap` apart: each object
+        gets 100 tries, and the whole layout is redrawn (up to 100 times) when one fails."""
+        c = self.config
+        radii = np.sqrt(2.0) * sizes  # bounding circle of the box's footprint
+        for _ in range(100):
+            placed: list[tuple[float, float]] = []
+            for r in radii:
+                for _ in range(100):
+                    x, y = rng.uniform(-c.translation_range, c.translation_range, 2)
+                    if all(math.hypot(x - px, y - py) >= r + pr + c.min_gap
+                           for (px, py), pr in zip(placed, radii)):  # fmt: skip
+                        placed.append((float(x), float(y)))
+                        break
+                else:
+                    break
+            if len(placed) == len(radii):
+                return placed
+        raise RuntimeError(f"scene {i}: could not place {len(radii)} objects without overlap; "
+                           "lower max_objects or size_range, or raise translation_range")
 
     def _geometry(self, layout: dict):
         """Padded scene mesh: verts, faces, corner normals, face rgb, face material params,

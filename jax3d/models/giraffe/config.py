@@ -136,7 +136,7 @@ class BoundingBoxConfig:
     collision_padding: float = 0.1
     fix_scale_ratio: bool = True
     object_on_plane: bool = False
-    collision_rounds: int = 16
+    collision_rounds: int = 64
 
     def __post_init__(self):
         for name in ("scale_range_min", "scale_range_max", "translation_range_min",

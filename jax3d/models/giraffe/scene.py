@@ -14,6 +14,7 @@ Values in [0, 1] select a quantity within its configured range, as in the author
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -23,6 +24,8 @@ from flax import struct
 from jax3d.models.giraffe.config import BoundingBoxConfig, GeneratorConfig, ModelConfig
 from jax3d.renderer.cameras import look_at_view_transform
 
+_EPS = float(jnp.finfo(jnp.float32).eps)
+
 __all__ = [
     "Latents",
     "ObjectTransforms",
@@ -30,12 +33,14 @@ __all__ = [
     "camera_from_values",
     "camera_position",
     "check_scene",
+    "fast_key",
     "interpolate_sphere",
     "rotation_z",
     "sample_latents",
     "sample_object_mask",
     "sample_scene",
     "sample_transforms",
+    "scene_batch",
     "transforms_from_values",
 ]
 
@@ -117,6 +122,17 @@ def check_scene(scene: Scene, config: ModelConfig) -> None:
                              f"{tuple(value.shape)}")  # fmt: skip
 
 
+def fast_key(key: jax.Array) -> jax.Array:
+    """An "rbg" key (XLA's RngBitGenerator) drawn from `key` (raw or typed threefry).
+
+    Large draws from it compile in constant time: with jax's partitionable threefry the
+    compile time of a draw grows with its size (seconds for 10^4 numbers on a CPU), which
+    dominated compiling GIRAFFE's sampler and training step. Its values are deterministic for
+    a given key on a given backend (not across backends).
+    """
+    return jax.random.wrap_key_data(jax.random.bits(key, (4,), jnp.uint32), impl="rbg")
+
+
 def rotation_z(fraction: jax.Array) -> jax.Array:
     """Rotations about z by `2 pi fraction`: `(...,) -> (..., 3, 3)`, as scipy's
     `Rotation.from_euler("z", 2 pi fraction).as_matrix()`."""
@@ -174,6 +190,32 @@ def _collisions(scale: jax.Array, translation: jax.Array, padding: float) -> jax
     return jnp.any(hit & earlier, axis=-1)
 
 
+def _n_uniform_boxes(config: BoundingBoxConfig) -> int:
+    n = config.n_boxes
+    rounds = config.collision_rounds if config.check_collision and n > 1 else 0
+    return 7 * n + 3 * n * rounds
+
+
+def _transforms_from_uniform(config: BoundingBoxConfig, u: jax.Array) -> ObjectTransforms:
+    """Boxes from `(B, _n_uniform_boxes(config))` uniform values (see `sample_transforms`)."""
+    b, n = u.shape[0], config.n_boxes
+    val_s = u[:, : 3 * n].reshape(b, n, 3)
+    val_t = u[:, 3 * n : 6 * n].reshape(b, n, 3)
+    val_r = u[:, 6 * n : 7 * n]
+    out = transforms_from_values(config, val_s, val_t, val_r)
+    if not config.check_collision or n < 2:
+        return out
+    redraws = u[:, 7 * n :].reshape(b, config.collision_rounds, n, 3)
+
+    def body(i, t):
+        hit = _collisions(out.scale, t, config.collision_padding)
+        fresh = transforms_from_values(config, val_s, redraws[:, i], val_r).translation
+        return jnp.where(hit[..., None], fresh, t)
+
+    t = jax.lax.fori_loop(0, config.collision_rounds, body, out.translation)
+    return out.replace(translation=t)
+
+
 def sample_transforms(
     key: jax.Array, config: BoundingBoxConfig, batch_size: int
 ) -> ObjectTransforms:
@@ -185,24 +227,18 @@ def sample_transforms(
     Returns:
         `ObjectTransforms` of `(batch_size, config.n_boxes)` boxes.
     """
-    n = config.n_boxes
-    k_s, k_t, k_r, k_c = jax.random.split(key, 4)
-    val_s = jax.random.uniform(k_s, (batch_size, n, 3))
-    val_t = jax.random.uniform(k_t, (batch_size, n, 3))
-    val_r = jax.random.uniform(k_r, (batch_size, n))
-    out = transforms_from_values(config, val_s, val_t, val_r)
-    if not config.check_collision or n < 2:
-        return out
+    u = jax.random.uniform(fast_key(key), (batch_size, _n_uniform_boxes(config)))
+    return _transforms_from_uniform(config, u)
 
-    def body(i, t):
-        hit = _collisions(out.scale, t, config.collision_padding)
-        fresh = transforms_from_values(
-            config, val_s, jax.random.uniform(jax.random.fold_in(k_c, i), t.shape), val_r
-        ).translation
-        return jnp.where(hit[..., None], fresh, t)
 
-    t = jax.lax.fori_loop(0, config.collision_rounds, body, out.translation)
-    return out.replace(translation=t)
+def _latents_from_normal(config: ModelConfig, z: jax.Array, n: int) -> Latents:
+    b, zo, zb = z.shape[0], config.z_dim, config.z_dim_bg
+    return Latents(
+        z_shape_obj=z[:, : n * zo].reshape(b, n, zo),
+        z_app_obj=z[:, n * zo : 2 * n * zo].reshape(b, n, zo),
+        z_shape_bg=z[:, 2 * n * zo : 2 * n * zo + zb],
+        z_app_bg=z[:, 2 * n * zo + zb :],
+    )
 
 
 def sample_latents(
@@ -215,27 +251,27 @@ def sample_latents(
         `Latents` with `N = n_boxes` (default `config.bounding_box.n_boxes`) object slots.
     """
     n = config.bounding_box.n_boxes if n_boxes is None else n_boxes
-    k = jax.random.split(key, 4)
-    z, zb = config.z_dim, config.z_dim_bg
-    return Latents(
-        z_shape_obj=tmp * jax.random.normal(k[0], (batch_size, n, z)),
-        z_app_obj=tmp * jax.random.normal(k[1], (batch_size, n, z)),
-        z_shape_bg=tmp * jax.random.normal(k[2], (batch_size, zb)),
-        z_app_bg=tmp * jax.random.normal(k[3], (batch_size, zb)),
-    )
+    size = 2 * n * config.z_dim + 2 * config.z_dim_bg
+    z = tmp * jax.random.normal(fast_key(key), (batch_size, size))
+    return _latents_from_normal(config, z, n)
+
+
+def _mask_from_uniform(config: BoundingBoxConfig, u: jax.Array) -> jax.Array:
+    """(B, N) object mask from `(B, N + 1)` uniform values (see `sample_object_mask`)."""
+    b, n = u.shape[0], config.n_boxes
+    if config.n_boxes_min is None or config.n_boxes_min == n:
+        return jnp.ones((b, n), jnp.float32)
+    lo = config.n_boxes_min
+    count = jnp.minimum(jnp.floor(u[:, :1] * (n - lo + 1)), n - lo) + lo
+    rank = jnp.argsort(jnp.argsort(u[:, 1:], axis=-1), axis=-1)  # a random permutation
+    return (rank < count).astype(jnp.float32)
 
 
 def sample_object_mask(key: jax.Array, config: BoundingBoxConfig, batch_size: int) -> jax.Array:
     """(B, N) float32: all ones, or, with `n_boxes_min`, a uniform count in
     `[n_boxes_min, n_boxes]` of randomly chosen slots."""
-    n = config.n_boxes
-    if config.n_boxes_min is None or config.n_boxes_min == n:
-        return jnp.ones((batch_size, n), jnp.float32)
-    k_count, k_order = jax.random.split(key)
-    count = jax.random.randint(k_count, (batch_size, 1), config.n_boxes_min, n + 1)
-    rank = jnp.argsort(jax.random.uniform(k_order, (batch_size, n)), axis=-1)
-    rank = jnp.argsort(rank, axis=-1)  # a random permutation of 0..N-1 per row
-    return (rank < count).astype(jnp.float32)
+    u = jax.random.uniform(fast_key(key), (batch_size, config.n_boxes + 1))
+    return _mask_from_uniform(config, u)
 
 
 def camera_position(config: GeneratorConfig, val_u, val_v, val_r) -> jax.Array:
@@ -267,6 +303,9 @@ def sample_scene(
 ) -> Scene:
     """A random batch of scenes: codes, boxes, object counts, cameras and background poses.
 
+    One uniform draw (from `fast_key(key)`) feeds every quantity, the codes through the
+    normal inverse CDF, so the sampler compiles quickly.
+
     Args:
         key: PRNG key (the only randomness).
         config: the model's settings (ranges and sizes).
@@ -276,20 +315,33 @@ def sample_scene(
     Returns:
         `Scene` with `N = config.bounding_box.n_boxes` slots.
     """
-    k = jax.random.split(key, 6)
     box, gen = config.bounding_box, config.generator
-    u = jax.random.uniform(k[3], (3, batch_size))
-    R, T = camera_from_values(gen, u[0], u[1], u[2])
-    bg = rotation_z(_lerp(gen.background_rotation_range,
-                          jax.random.uniform(k[4], (batch_size,))))  # fmt: skip
+    n = box.n_boxes
+    n_box = _n_uniform_boxes(box)
+    z_size = 2 * n * config.z_dim + 2 * config.z_dim_bg
+    u = jax.random.uniform(fast_key(key), (batch_size, n_box + n + 1 + 4 + z_size))
+    z = tmp * jax.scipy.special.ndtri(jnp.clip(u[:, -z_size:], _EPS, 1.0 - _EPS))
+    u = u[:, :-z_size]
+    rest = u[:, n_box + n + 1 :]
+    R, T = camera_from_values(gen, rest[:, 0], rest[:, 1], rest[:, 2])
     return Scene(
-        latents=sample_latents(k[0], config, batch_size, tmp=tmp),
-        transforms=sample_transforms(k[1], box, batch_size),
-        object_mask=sample_object_mask(k[2], box, batch_size),
+        latents=_latents_from_normal(config, z, n),
+        transforms=_transforms_from_uniform(box, u[:, :n_box]),
+        object_mask=_mask_from_uniform(box, u[:, n_box : n_box + n + 1]),
         camera_R=R,
         camera_T=T,
-        bg_rotation=bg,
+        bg_rotation=rotation_z(_lerp(gen.background_rotation_range, rest[:, 3])),
     )
+
+
+@functools.partial(jax.jit, static_argnames=("config", "batch_size", "tmp"))
+def _sample_jit(key, config: ModelConfig, batch_size: int, tmp: float) -> Scene:
+    return sample_scene(key, config, batch_size, tmp=tmp)
+
+
+def scene_batch(key: jax.Array, config: ModelConfig, batch_size: int, *, tmp: float = 1.0):
+    """`sample_scene`, jitted (compiled once per config, batch size and `tmp`)."""
+    return _sample_jit(key, config, batch_size, float(tmp))
 
 
 def interpolate_sphere(z1: jax.Array, z2: jax.Array, t) -> jax.Array:
