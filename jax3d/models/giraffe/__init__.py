@@ -28,6 +28,7 @@ from jax3d.models.giraffe.scene import (
     sample_object_mask,
     sample_scene,
     sample_transforms,
+    scene_batch,
     transforms_from_values,
 )
 
@@ -61,5 +62,6 @@ __all__ = [
     "sample_object_mask",
     "sample_scene",
     "sample_transforms",
+    "scene_batch",
     "transforms_from_values",
 ]
