@@ -55,9 +55,10 @@ from jax3d.models.giraffe.controls import (
     render_program,
     translation_monotonicity,
 )
-from jax3d.models.giraffe.evaluation import FrechetMeasure, generated_batches
+from jax3d.models.giraffe.evaluation import ImageSetMeasure, generated_batches
 from jax3d.models.giraffe.train import generate, init_gan_state, make_giraffe_step, scene_batch
 from jax3d.train import FitConfig, fit, make_data_mesh, read_jsonl
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import image_grid, save_gif, save_image
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs" / "giraffe"
@@ -80,8 +81,8 @@ QUICK = {
               "generator_kwargs": {"resolution_vol": 8, "n_ray_samples": 4},
               "neural_renderer_kwargs": {"n_feat": 8, "min_feat": 4},
               "discriminator_kwargs": {"n_feat": 8}},
-    "training": {"batch_size": 4, "n_steps": 3, "print_every": 1, "checkpoint_every": 2,
-                 "visualize_every": 2, "validate_every": 2, "n_eval_images": 8},
+    "training": {"batch_size": 4, "n_steps": 6, "print_every": 1, "checkpoint_every": 3,
+                 "visualize_every": 3, "validate_every": 3, "n_eval_images": 8},
 }  # fmt: skip
 
 
@@ -129,19 +130,21 @@ class SyntheticData:
         heldout = int(settings.pop("heldout_samples", max(8, settings.get("num_samples", 0) // 10)))
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
         base = ClevrConfig(image_size=config.data.img_size, **settings)
-        self.train = self._cached(base, cache_dir)
-        self.heldout = self._cached(base.replace(split="val", num_samples=heldout), cache_dir)
+        render_batch = min(64, heldout, base.num_samples)  # one rasterizer compile for both
+        self.train = self._cached(base, cache_dir, render_batch)
+        self.heldout = self._cached(base.replace(split="val", num_samples=heldout), cache_dir,
+                                    render_batch)  # fmt: skip
         self.images = self.train.images_uint8
         self.seed = seed
 
     @staticmethod
-    def _cached(cfg: ClevrConfig, cache_dir: Path) -> NpzClevrScenes:
+    def _cached(cfg: ClevrConfig, cache_dir: Path, batch_size: int) -> NpzClevrScenes:
         digest = hashlib.sha1(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
         path = cache_dir / f"clevr{cfg.image_size}_{cfg.split}_{digest.hexdigest()[:10]}.npz"
         if not path.exists():
             cache_dir.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            cache_clevr_npz(ClevrScenes(cfg), path, batch_size=min(64, cfg.num_samples))
+            cache_clevr_npz(ClevrScenes(cfg), path, batch_size=batch_size)
             rate = cfg.num_samples / (time.perf_counter() - t0)
             print(f"rendered {cfg.num_samples} {cfg.split} scenes ({rate:.1f} images/s) -> {path}")
         return NpzClevrScenes(path)
@@ -152,7 +155,8 @@ class SyntheticData:
         return self.images[idx].astype(np.float32) / 255.0
 
     def real_sets(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(held-out images, training images) of n each: the reference and the floor's."""
+        """(held-out images, training images) of n each: the reference and the floor's (the
+        training images are the first n of the set, not the ones of a particular step)."""
         held = self.heldout.images_uint8[:n].astype(np.float32) / 255.0
         train = self.images[:n].astype(np.float32) / 255.0
         return held, train
@@ -308,17 +312,13 @@ def _settings(args, raw: dict) -> tuple[GiraffeConfig, dict]:
         "eval_images": n_eval,
         "curve_images": args.curve_images or n_eval,
         "fd_input_size": args.fd_input_size or (32 if args.quick else 224),
-        "render_batch": 2 if args.quick else 6,
+        "render_batch": 4 if args.quick else 6,
         "render_steps": 4 if args.quick else 16,
         "control_codes": 4 if args.quick else 16,
+        "control_scenes": 4 if args.quick else 32,
         "programs": list((raw.get("rendering") or {}).get("render_program") or PROGRAMS),
     }
     return config, st
-
-
-def _frechet(measure, generate_fn, params, key, n, batch, real_stats) -> float:
-    batches = generated_batches(lambda k: generate_fn(params, k), key, n, batch)
-    return measure.distance(measure.statistics(batches), real_stats)
 
 
 def main(argv=None) -> dict:
@@ -354,37 +354,49 @@ def main(argv=None) -> dict:
     def generate_fn(params, k):
         return gen(params, scene_batch(k, m, b))
 
-    # Frechet distances: the references (real statistics, real-vs-real floor, the untrained
-    # generator) are computed once per run folder and reused on --resume.
-    measure = FrechetMeasure(args.inception_weights, input_size=st["fd_input_size"],
-                             batch_size=b)  # fmt: skip
-    ref_path = out / "frechet_reference.json"
-    stats_path = out / "real_statistics.npz"
+    # Sample quality: features of the held-out real images, and the reference numbers (a
+    # training subset against them: the measure's floor; the mean training image repeated:
+    # a generator that learnt only the average colour; the untrained generator), computed
+    # once per run folder and reused on --resume.
+    measure = ImageSetMeasure(args.inception_weights, input_size=st["fd_input_size"],
+                              batch_size=b)  # fmt: skip
+    ref_path, feats_path = out / "reference.json", out / "real_features.npy"
     reference = json.loads(ref_path.read_text()) if args.resume and ref_path.exists() else None
-    n_eval = st["eval_images"]
-    if reference is None or not stats_path.exists():
+    if reference is None or not feats_path.exists() or reference["label"] != measure.label:
         t0 = time.perf_counter()
-        held, other = data.real_sets(n_eval)
-        n_eval = len(held)
-        real_stats = measure.statistics(held)
-        np.savez(stats_path, mu=real_stats[0], sigma=real_stats[1])
-        floor = measure.distance(measure.statistics(other), real_stats)
-        init = _frechet(measure, generate_fn, state.generator.params, k_eval, n_eval, b,
-                        real_stats)  # fmt: skip
-        reference = {"label": measure.label, "n_images": n_eval, "real_vs_real_floor": floor,
-                     "init": init, "seconds": time.perf_counter() - t0}  # fmt: skip
+        held, other = data.real_sets(st["eval_images"])
+        real_feats = measure.features(held)
+        np.save(feats_path, real_feats)
+        mean_image = np.broadcast_to(other.mean(axis=0), (2,) + other.shape[1:])
+        mean_feats = np.repeat(measure.features(mean_image)[:1], len(held), axis=0)
+        init_feats = measure.features(generated_batches(
+            lambda k: generate_fn(state.generator.params, k), k_eval, len(held), b))
+        reference = {
+            "label": measure.label, "kid_label": measure.kid_label, "n_images": len(held),
+            "real_vs_real_floor": measure.compare(measure.features(other), real_feats),
+            "mean_image": measure.compare(mean_feats, real_feats),
+            "init": measure.compare(init_feats, real_feats),
+            "seconds": time.perf_counter() - t0,
+        }  # fmt: skip
         ref_path.write_text(json.dumps(reference, indent=2))
-    else:
-        with np.load(stats_path) as f:
-            real_stats = (f["mu"], f["sigma"])
-        n_eval = reference["n_images"]
-    print(f"{measure.label}: untrained {reference['init']:.2f}, real-vs-real floor "
-          f"{reference['real_vs_real_floor']:.2f} ({n_eval} images)")  # fmt: skip
+    real_feats = np.load(feats_path)
+    n_eval = reference["n_images"]
+
+    def fmt(r):
+        return f"FD {r['frechet']:.2f}, KID {r['kid']:.4f}"
+
+    print(f"{measure.label} / KID ({n_eval} held-out images): untrained "
+          f"{fmt(reference['init'])}; mean image {fmt(reference['mean_image'])}; "
+          f"real-vs-real floor {fmt(reference['real_vs_real_floor'])}")  # fmt: skip
+
+    def quality(params, n):
+        feats = measure.features(generated_batches(lambda k: generate_fn(params, k), k_eval,
+                                                   n, b))  # fmt: skip
+        return measure.compare(feats, real_feats)
 
     def eval_fn(state, step):
-        n = min(st["curve_images"], n_eval)
-        return {"frechet": _frechet(measure, generate_fn, state.generator.ema_params, k_eval,
-                                    n, b, real_stats)}  # fmt: skip
+        r = quality(state.generator.ema_params, min(st["curve_images"], n_eval))
+        return {"frechet": r["frechet"], "kid": r["kid"]}
 
     vis_scene = scene_batch(jax.random.fold_in(k_eval, 10**6), m, 16, tmp=0.65)
 
@@ -403,9 +415,16 @@ def main(argv=None) -> dict:
     train_seconds = time.perf_counter() - t0
     steps_done = int(state.step)
     params = state.generator.ema_params
-    final = _frechet(measure, generate_fn, params, k_eval, n_eval, b, real_stats)
-    print(f"{measure.label}: {reference['init']:.2f} -> {final:.2f} after {steps_done} steps "
-          f"(floor {reference['real_vs_real_floor']:.2f})")  # fmt: skip
+    final = quality(params, n_eval)
+    final_raw = quality(state.generator.params, n_eval)
+    print(f"after {steps_done} steps: {fmt(final)} (untrained {fmt(reference['init'])}, floor "
+          f"{fmt(reference['real_vs_real_floor'])})")  # fmt: skip
+
+    # What a person looks at first: generated samples (EMA generator, codes std 0.65, the
+    # authors' truncation for figures) next to held-out real images.
+    samples = images_fn(state, steps_done)["samples"]
+    save_image(out / "samples.png", image_grid(samples, cols=8, pad=1))
+    save_image(out / "real.png", image_grid(data.real_sets(len(samples))[0], cols=8, pad=1))
 
     render_fn = make_render_fn(m, params)
     nc = st["control_codes"]
@@ -413,9 +432,9 @@ def main(argv=None) -> dict:
         "a_translation_monotonicity": translation_monotonicity(render_fn, m, k_render,
                                                                n_codes=nc),
         "b_object_code_isolation": object_code_isolation(render_fn, m, k_render,
-                                                         n_scenes=2 * nc),
-        "c_background_code_isolation": background_code_isolation(render_fn, m, k_render,
-                                                                 n_scenes=2 * nc),
+                                                         n_scenes=st["control_scenes"]),
+        "c_background_code_isolation": background_code_isolation(
+            render_fn, m, k_render, n_scenes=st["control_scenes"]),
     }  # fmt: skip
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_code"}
                       for k, v in controls.items()}))  # fmt: skip
@@ -428,8 +447,9 @@ def main(argv=None) -> dict:
             rendered.append(name)
     rows = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
     _curves(rows, out / "curves.png", measure.label,
-            {"untrained": reference["init"], "real-vs-real floor":
-             reference["real_vs_real_floor"]})  # fmt: skip
+            {"untrained": reference["init"]["frechet"],
+             "mean image": reference["mean_image"]["frechet"],
+             "real-vs-real floor": reference["real_vs_real_floor"]["frechet"]})  # fmt: skip
     train_rows = [r for r in rows if "g_loss" in r]
     metrics = {
         "preset": args.preset,
@@ -437,9 +457,14 @@ def main(argv=None) -> dict:
         "steps": steps_done,
         "batch_size": b,
         "devices": args.devices,
-        "frechet": {"label": measure.label, "n_images": n_eval, "init": reference["init"],
-                    "final": final, "real_vs_real_floor": reference["real_vs_real_floor"],
-                    "final_over_init": final / reference["init"]},  # fmt: skip
+        "quality": {
+            "label": measure.label, "kid_label": measure.kid_label, "n_images": n_eval,
+            "reference": "held-out real images",
+            "final_ema": final, "final_raw": final_raw, "init": reference["init"],
+            "mean_image": reference["mean_image"],
+            "real_vs_real_floor": reference["real_vs_real_floor"],
+            "frechet_final_over_init": final["frechet"] / reference["init"]["frechet"],
+        },  # fmt: skip
         "controls": controls,
         "last_losses": {k: float(np.mean([r[k] for r in train_rows[-10:]]))
                         for k in ("g_loss", "d_bce", "d_r1") if train_rows},  # fmt: skip
@@ -455,4 +480,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

@@ -37,7 +37,7 @@ def test_presets_and_settings(ch07):
     assert config.data.center_crop_size == 650 and config.training.learning_rate == 2.5e-4
     assert st["programs"] == ["rotation_object", "interpolate_app", "interpolate_shape"]
     config, st = ch07._settings(ch07._parse(["--quick"]), ch07.load_preset("cpu"))
-    assert config.data.img_size == 16 and st["n_steps"] == 3 and len(st["programs"]) == 9
+    assert config.data.img_size == 16 and st["n_steps"] == 6 and len(st["programs"]) == 9
     with pytest.raises(SystemExit, match="presets"):
         ch07.load_preset("no_such_preset")
 
@@ -57,10 +57,13 @@ def test_quick_run(ch07, tmp_path):
     out = tmp_path / "giraffe"
     metrics = ch07.main(["--quick", "--out", str(out)])
     assert json.loads((out / "metrics.json").read_text()) == metrics
-    assert metrics["steps"] == 3
-    fd = metrics["frechet"]
-    assert fd["label"].startswith("Frechet distance on VGG16 features")
-    assert fd["init"] > 0 and fd["real_vs_real_floor"] >= 0 and np.isfinite(fd["final"])
+    assert metrics["steps"] == 6
+    q = metrics["quality"]
+    assert q["label"].startswith("Frechet distance on VGG16 features")
+    assert q["kid_label"].startswith("KID on VGG16 features")
+    for name in ("init", "mean_image", "real_vs_real_floor", "final_ema"):
+        assert np.isfinite(q[name]["frechet"]) and np.isfinite(q[name]["kid"]), name
+    assert q["init"]["frechet"] > 0
     for key in ("a_translation_monotonicity", "b_object_code_isolation",
                 "c_background_code_isolation"):  # fmt: skip
         assert key in metrics["controls"]
@@ -69,9 +72,10 @@ def test_quick_run(ch07, tmp_path):
         assert (out / "render" / f"{name}.png").stat().st_size > 0
     assert (out / "curves.png").stat().st_size > 5_000
     rows = read_jsonl(out / "run" / "metrics.jsonl")
-    assert [r["step"] for r in rows if "g_loss" in r] == [1, 2, 3]
+    assert [r["step"] for r in rows if "g_loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert (out / "samples.png").stat().st_size > 0 and (out / "real.png").stat().st_size > 0
     assert any("eval/frechet" in r for r in rows)
     assert list((out / "run" / "images").glob("samples_*.png"))
     # resume: nothing left to train, the references are reused
     again = ch07.main(["--quick", "--out", str(out), "--resume", "--no-render"])
-    assert again["steps"] == 3 and again["frechet"]["init"] == fd["init"]
+    assert again["steps"] == 6 and again["quality"]["init"] == q["init"]
