@@ -46,6 +46,7 @@ __all__ = [
     "PROGRAMS",
     "background_code_isolation",
     "base_scene",
+    "compiled_render",
     "make_render_fn",
     "object_code_isolation",
     "program_scenes",
@@ -70,9 +71,11 @@ PROGRAMS = (
 SAMPLE_TMP = 0.65
 
 
-def make_render_fn(config: ModelConfig, params) -> RenderFn:
-    """`scene -> (images, object_alpha)` of the generator with `params`, jitted, evaluation
-    mode (no noise)."""
+@functools.cache
+def compiled_render(config: ModelConfig) -> Callable:
+    """The jitted `(params, scene) -> (images (B, H, W, 3), object_alpha (B, N, h, w))` of the
+    generator in evaluation mode (no noise), one per config, so that sampling, evaluation and
+    every control share its compilations (one per scene shape)."""
     generator = Generator(config)
 
     @jax.jit
@@ -80,6 +83,12 @@ def make_render_fn(config: ModelConfig, params) -> RenderFn:
         images, out = generator.apply({"params": p}, scene, method=Generator.render)
         return images, out.object_alpha
 
+    return render
+
+
+def make_render_fn(config: ModelConfig, params) -> RenderFn:
+    """`scene -> (images, object_alpha)` of the generator with `params` (`compiled_render`)."""
+    render = compiled_render(config)
     return lambda scene: render(params, scene)
 
 
