@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Test workers: xdist spreads test files over the cores (2 on CI).
 WORKERS ?= 2
 
-.PHONY: venv demo test test-all lint bench clean
+.PHONY: venv demo test test-all lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check jax3d tests experiments benchmarks
+
+## make fuzz: long fuzzing of the file readers (FUZZ_COUNT mutants per format, then the
+## hand-made hostile cases); see tests/io/fuzzing.py
+FUZZ_COUNT ?= 5000
+fuzz: $(STAMP)
+	$(PY) -m tests.io.fuzzing --count $(FUZZ_COUNT)
+	$(PY) -m tests.io.fuzzing --special
 
 ## make bench: every benchmark; results are printed (copy them into benchmarks/RESULTS.md)
 bench: $(STAMP)

@@ -7,6 +7,7 @@ throughput in ray points per second, the peak resident memory and the machine. `
 times `PaperNeRF` (8 x 256, 64 coarse + 128 fine samples) at the same rays instead.
 
     python benchmarks/bm_nerf.py [--batch 6] [--rays 750] [--points 128] [--repeats 5]
+        [--devices N]   # data-parallel (jax3d.train); see bm_train_scaling.py
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from jax3d.models.nerf import (
     PaperNeRF,
     init_train_state,
     make_train_step,
+    view_batches,
 )
 from jax3d.renderer.cameras import FoVPerspectiveCameras, look_at_view_transform
+from jax3d.train import make_data_mesh, replicate, shard_batch
 
 
 def main(argv=None) -> dict:
@@ -41,6 +44,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--paper", action="store_true")
+    parser.add_argument("--devices", type=int, default=1,
+                        help="data-parallel over this many devices (the batch must divide)")
     args = parser.parse_args(argv)
     print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
@@ -57,14 +62,19 @@ def main(argv=None) -> dict:
     config = NeRFTrainConfig(batch_size=args.batch, n_rays_per_image=args.rays,
                              n_pts_per_ray=n_pts, stratified_sampling=args.paper)  # fmt: skip
     state = init_train_state(model, config, jax.random.PRNGKey(0), cams)
-    step = make_train_step(model.apply, config)
-    key = jax.random.PRNGKey(1)
-    r = timeit(lambda: step(state, key, cams, images, sil)[1]["loss"], args.repeats)
+    mesh = make_data_mesh(args.devices) if args.devices > 1 else None
+    step = make_train_step(model.apply, config, mesh)
+    batch = view_batches(cams, images, sil, config, jax.random.PRNGKey(1))(0)
+    if mesh is not None:
+        state, batch = replicate(state, mesh), shard_batch(batch, mesh)
+    r = timeit(lambda: step(state, batch)[1]["loss"], args.repeats)
     samples = args.batch * args.rays * (n_pts + (128 if args.paper else 0))
     r["ray_points_per_s"] = samples / (r["median_ms"] * 1e-3)
     r["peak_rss_mb"] = peak_rss_mb()
     name = "PaperNeRF" if args.paper else "NeuralRadianceField"
-    print(f"{name} train step {args.batch}x{args.rays}x{n_pts}: median {r['median_ms']:.0f} ms "
+    r["devices"] = args.devices
+    print(f"{name} train step on {args.devices} device(s) {args.batch}x{args.rays}x{n_pts}: "
+          f"median {r['median_ms']:.0f} ms "
           f"(min {r['min_ms']:.0f}, max {r['max_ms']:.0f}), "
           f"{r['ray_points_per_s'] / 1e6:.2f} M ray points/s, "
           f"peak RSS {r['peak_rss_mb']:.0f} MB")  # fmt: skip

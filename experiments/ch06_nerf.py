@@ -4,11 +4,14 @@ The book's recipe (PyTorch3D's NeRF tutorial): `NeuralRadianceField` (60 harmoni
 units) is fitted to 40 posed views from `generate_cow_renders` with a `MonteCarloRaysampler`
 (750 rays x 128 points per image, depths 0.1..3), batches of 6 cameras, Adam (lr 1e-3, divided
 by 10 at 75%) for 3000 iterations and a pseudo-Huber loss on colours plus silhouettes; one
-jitted train step. Extra views between the training azimuths are held out: `metrics.json`
-reports PSNR and SSIM on them for the untrained and the trained field. Every `--render-every`
-steps a figure shows a full render of a random training view beside its target and the loss
-curves; a checkpoint is written (`--resume` continues from it); at the end a GIF of novel views
-turns around the object.
+jitted train step on the shared `jax3d.train` loop. Extra views between the training azimuths
+are held out: `metrics.json` reports PSNR and SSIM on them for the untrained and the trained
+field. Every `--render-every` steps a figure shows a full render of a random training view
+beside its target and the loss curves, and a checkpoint is written under `OUT/run/checkpoints`
+(`--resume` continues from the newest, bit-exactly); `OUT/run` also holds `metrics.jsonl` and
+TensorBoard files. At the end a GIF of novel views turns around the object. `--devices N`
+trains data-parallel over N devices (the batch of views must be a multiple of N; on a CPU, make
+N devices with `XLA_FLAGS=--xla_force_host_platform_device_count=N`).
 
 Without JAX3D_DATA `generate_cow_renders` renders its procedural stand-in mesh; should that
 function be missing, the views are ray-traced from three Lambertian spheres on black, so the
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import time
 from pathlib import Path
 
@@ -37,13 +41,12 @@ from jax3d.models.nerf import (
     NeRFTrainConfig,
     NeuralRadianceField,
     init_train_state,
-    load_checkpoint,
     render_image,
-    save_checkpoint,
     train,
 )
 from jax3d.renderer.cameras import FoVPerspectiveCameras, look_at_view_transform
 from jax3d.renderer.implicit.raysampling import NDCMultinomialRaysampler
+from jax3d.train import FitConfig, make_data_mesh, read_jsonl
 
 # Procedural scene: (centre, radius, colour) of three spheres inside the [-1, 1]^3 box.
 _SPHERES = [
@@ -167,7 +170,10 @@ def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, seconds on a CPU")
     parser.add_argument("--out", type=Path, default=Path("out/ch06_nerf"))
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest checkpoint in OUT/run/checkpoints")
+    parser.add_argument("--devices", type=int, default=1,
+                        help="train data-parallel over this many devices")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training early")
     parser.add_argument("--warmup", type=int, default=0,
@@ -188,28 +194,34 @@ def _novel_view_gif(model, params, settings, raysampler, path: Path):
 
 
 def _callback(out, model, cameras, images, settings, raysampler, history, rng):
+    """Every `render_every` steps: the progress figure (a random training view, the losses)."""
+
     def callback(step, state, losses):
-        for k, v in losses.items():
-            history[k].append(v)
-        stop = time.perf_counter() > settings["deadline"]
-        if step % settings["render_every"] and step != settings["iters"] and not stop:
+        for k in history:
+            history[k].append(losses[k])
+        if step % settings["render_every"] and step != settings["iters"]:
             return False
-        save_checkpoint(out / "checkpoint.msgpack", state)
-        (out / "history.json").write_text(json.dumps(history))
         i = int(rng.integers(len(images)))
         render, _ = render_image(model.apply, state.params, _take(cameras, [i]), raysampler,
                                  chunk_size=settings["chunk"])  # fmt: skip
         _figure(np.asarray(render[0]), images[i], history, out / "progress.png", step)
-        return stop
+        return False
 
     return callback
+
+
+def _mesh(devices: int):
+    if devices == 1:
+        return None
+    if devices > jax.device_count():
+        raise SystemExit(f"--devices {devices}: only {jax.device_count()} device(s); on a CPU "
+                         f"run with XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
+    return make_data_mesh(devices)
 
 
 def main(argv=None) -> dict:
     args = _parse(argv)
     st = _settings(args)
-    minutes = float("inf") if args.max_minutes is None else args.max_minutes
-    st["deadline"] = time.perf_counter() + 60.0 * minutes
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     cameras, images, silhouettes, source = load_views(st["views"], st["size"])
@@ -224,20 +236,25 @@ def main(argv=None) -> dict:
     train_cams, held_cams = _take(cameras, train_idx), _take(cameras, held_idx)
     key = jax.random.PRNGKey(args.seed)
     history = {"loss": [], "color": [], "silhouette": []}
-    state = None
-    ckpt = out / "checkpoint.msgpack"
+    run_dir = out / "run"
+    if args.resume and (run_dir / "metrics.jsonl").exists():
+        rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "loss" in r]
+        history = {k: [r[k] for r in rows] for k in history}
+        print(f"resuming after step {rows[-1]['step'] if rows else 0}")
+    elif run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh run: no stale checkpoints to resume from
 
     fresh = init_train_state(model, config, jax.random.split(key)[0], train_cams)
     untrained, _ = evaluate(model, fresh.params, held_cams, images[held_idx], grid, st["chunk"])
-    if args.resume and ckpt.exists():
-        state = load_checkpoint(ckpt, fresh)
-        history = json.loads((out / "history.json").read_text())
-        print(f"resuming from step {int(state.step)}")
     callback = _callback(out, model, train_cams, images[train_idx], st, grid, history,
                          np.random.default_rng(args.seed))  # fmt: skip
+    minutes = float("inf") if args.max_minutes is None else args.max_minutes
+    fit_config = FitConfig(num_steps=config.n_iter, checkpoint_every=st["render_every"],
+                           max_seconds=60.0 * minutes)  # fmt: skip
     t0 = time.perf_counter()
     state, run = train(model, train_cams, images[train_idx], silhouettes[train_idx], key=key,
-                       config=config, state=state, callback=callback)  # fmt: skip
+                       config=config, callback=callback, directory=run_dir,
+                       fit_config=fit_config, mesh=_mesh(args.devices))  # fmt: skip
     seconds = time.perf_counter() - t0
     trained, renders = evaluate(model, state.params, held_cams, images[held_idx], grid, st["chunk"])
     _figure(renders[0], images[held_idx][0], history, out / "heldout.png", int(state.step))
@@ -246,8 +263,7 @@ def main(argv=None) -> dict:
     samples = steps_run * config.batch_size * config.n_rays_per_image * config.n_pts_per_ray
     metrics = {
         "data": source,
-        "settings": {**{k: v for k, v in st.items() if k != "deadline"},
-                     "warmup": args.warmup},
+        "settings": {**st, "warmup": args.warmup, "devices": args.devices},
         "num_train_views": int(len(train_idx)),
         "num_heldout_views": int(len(held_idx)),
         "steps": int(state.step),

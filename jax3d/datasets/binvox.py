@@ -10,10 +10,11 @@ untrusted: the reader refuses non-regular files, files above `max_bytes`, grids 
 from __future__ import annotations
 
 import os
-import stat
 from typing import NamedTuple
 
 import numpy as np
+
+from jax3d.io.files import read_limited
 
 __all__ = ["Binvox", "read_binvox", "write_binvox"]
 
@@ -45,23 +46,7 @@ class Binvox(NamedTuple):
 
 def _read_regular(path: str, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most `max_bytes` (ValueError naming it otherwise)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path}: binvox file is not a regular file")
-        if st.st_size > max_bytes:
-            raise ValueError(f"{path}: binvox file has {st.st_size} bytes, more than "
-                             f"max_bytes={max_bytes}")  # fmt: skip
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ValueError(f"{path}: binvox file grew beyond max_bytes={max_bytes}")
-    return data
+    return read_limited(path, max_bytes=max_bytes, what="binvox file")
 
 
 def _header(data: bytes, path: str, max_dim: int):

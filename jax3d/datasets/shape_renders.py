@@ -28,6 +28,8 @@ import numpy as np
 
 from jax3d.datasets.furniture import ALL_CLASSES, FURNITURE_CLASSES, Shape, shape_from_seed
 from jax3d.datasets.voxelize import occupancy_from_points, voxelize_mesh
+from jax3d.io.files import MAX_FILE_BYTES
+from jax3d.io.safe_npz import load_npz
 from jax3d.transforms.r2n2 import (
     BLENDER_FOCAL,
     R2N2_MAX_CAMERA_DISTANCE,
@@ -391,8 +393,10 @@ class NpzShapeRenders:
     def __init__(self, path):
         path = os.fspath(path)
         try:
-            with np.load(path, allow_pickle=False) as f:
-                self._arrays = {k: f[k] for k in f.files}
+            # no pickles, headers checked against the data; the cache may exceed the default
+            # 1 GiB limit, its own size bounds what it holds (np.savez stores uncompressed)
+            limit = max(MAX_FILE_BYTES, os.path.getsize(path))
+            self._arrays = load_npz(path, max_bytes=limit)
         except (OSError, ValueError) as e:
             raise ValueError(f"{path}: not a readable ShapeRenders cache ({e})") from e
         if "config_json" not in self._arrays:

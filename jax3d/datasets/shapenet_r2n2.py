@@ -31,6 +31,7 @@ import numpy as np
 from jax3d.datasets.binvox import read_binvox
 from jax3d.datasets.shape_renders import sample_surface
 from jax3d.datasets.voxelize import occupancy_from_points
+from jax3d.io.files import read_limited
 from jax3d.transforms.r2n2 import (
     R2N2_MAX_CAMERA_DISTANCE,
     blender_intrinsic_matrix,
@@ -65,10 +66,7 @@ def align_bbox(src, tgt) -> np.ndarray:
 
 
 def _read_text(path: str) -> list[str]:
-    with open(path, "rb") as f:
-        data = f.read(_MAX_TEXT_BYTES + 1)
-    if len(data) > _MAX_TEXT_BYTES:
-        raise ValueError(f"{path}: more than {_MAX_TEXT_BYTES} bytes")
+    data = read_limited(path, max_bytes=_MAX_TEXT_BYTES, what="text file")
     return [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
 
 

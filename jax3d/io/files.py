@@ -17,7 +17,7 @@ from typing import BinaryIO
 # Largest file (bytes) a reader agrees to read by default: 1 GiB.
 MAX_FILE_BYTES = 1 << 30
 # Largest texture image (width * height) a reader agrees to decode by default: 2^25 pixels
-# (e.g. 8192 x 4096), about 0.5 GB once decoded to float32 RGB.
+# (e.g. 8192 x 4096), about 0.4 GB once decoded to float32 RGB.
 MAX_IMAGE_PIXELS = 1 << 25
 # Longest file name component and whole path (bytes) accepted for names found inside files.
 MAX_NAME_BYTES = 255

@@ -67,20 +67,23 @@ def parse_mtl(lines: list[str], source: str, wanted=None) -> tuple[dict, dict]:
         if key == "map_Kd":
             files[name] = _map_file_name(args, source, lineno)
         elif key in _COLOURS:
-            props[name][_COLOURS[key]] = _numbers(args, key, source, lineno, colour=True)
+            props[name][_COLOURS[key]] = (key, _numbers(args, key, source, lineno, colour=True))
         else:
             val = _numbers(args, key, source, lineno, colour=False)
-            if key == "Tr":
-                props[name]["opacity"] = 1.0 - val
-            elif key == "illum":
-                props[name]["illum"] = val.astype(np.int32)
-            else:
-                props[name][_SCALARS[key]] = val
-    return props, files
+            props[name]["opacity" if key == "Tr" else _SCALARS[key]] = (key, val)
+    return {n: {k: _as_array(*v) for k, v in p.items()} for n, p in props.items()}, files
 
 
-def _numbers(args, key, source, lineno, *, colour: bool) -> np.ndarray:
-    """``Ka r g b`` (or one value for grey) -> (3,); scalars -> (1,); all finite float32."""
+def _as_array(key: str, values: list) -> np.ndarray:
+    """The property array of a checked MTL line (made once per kept property, not per line)."""
+    arr = np.array(values, np.float32)
+    if key == "Tr":
+        return np.float32(1.0) - arr
+    return arr.astype(np.int32) if key == "illum" else arr
+
+
+def _numbers(args, key, source, lineno, *, colour: bool) -> list:
+    """``Ka r g b`` (or one value for grey) -> 3 floats; scalars -> 1; all finite in float32."""
     want = (1, 3) if colour else (1,)
     if args and args[0] in ("spectral", "xyz"):
         raise file_error(source, f"line {lineno}", f"'{key} {args[0]}' is not supported")
@@ -94,7 +97,7 @@ def _numbers(args, key, source, lineno, *, colour: bool) -> np.ndarray:
         raise file_error(source, f"line {lineno}", f"malformed number in '{key}' line") from None
     if not all(math.isfinite(v) and abs(v) <= _FLOAT32_MAX for v in vals):
         raise file_error(source, f"line {lineno}", f"'{key}' value is NaN or infinite")
-    return np.array(vals * 3 if colour and len(vals) == 1 else vals, np.float32)
+    return vals * 3 if colour and len(vals) == 1 else vals
 
 
 def _map_file_name(args, source, lineno) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 
 from jax3d.io.utils import file_error
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 18
 # Distinct `mtllib` file names kept; more are counted and dropped (with a warning on load).
 MAX_MTLLIBS = 64
 # Line kinds.
@@ -33,7 +33,8 @@ _COMMENT = re.compile(rb"#[^\n]*")
 _LEADING = re.compile(rb"(?m)^ +")
 _CR = re.compile(rb"\r\n?")
 _PAD = b"\n" * 8
-_FLOAT = (rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# One float as np.fromstring reads it; atomic groups keep the search linear in the token.
+_FLOAT = (rb"[+-]?(?:(?>\d+(?:\.\d*)?|\.\d+)(?>[eE][+-]?\d+)?"
           rb"|(?i:nan(?:\([0-9a-z_]*\))?|inf(?:inity)?))")  # fmt: skip
 # The first token that is not one float (what np.fromstring accepts), for error messages.
 _BAD_FLOAT = re.compile(rb"(?<![^ \n])(?!" + _FLOAT + rb"(?![^ \n]))[^ \n]+")
@@ -49,7 +50,7 @@ class ObjArrays(NamedTuple):
     faces_verts / faces_normals / faces_uvs (F, 3) int32 (-1 where absent);
     faces_materials (F,) int32 index into ``material_names`` (-1 before any ``usemtl``);
     material_names: names in order of first ``usemtl``; mtllibs: distinct file names after
-    ``mtllib`` (at most ``MAX_MTLLIBS``); mtllibs_dropped: how many more there were.
+    ``mtllib`` (at most ``MAX_MTLLIBS``); mtllibs_dropped: how many distinct names more.
     """
 
     verts: np.ndarray
@@ -65,9 +66,11 @@ class ObjArrays(NamedTuple):
 
 
 class _Lines(NamedTuple):
-    """One normalised chunk: ``buf`` its bytes (padded), ``starts``/``ends`` (newline) of each
-    line, ``kind`` of each line, ``first`` the file line number of line 0."""
+    """One normalised chunk: ``text`` its bytes, ``buf`` them as uint8 (padded),
+    ``starts``/``ends`` (newline) of each line, ``kind`` of each line, ``first`` the file line
+    number of line 0."""
 
+    text: bytes
     buf: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
@@ -88,7 +91,7 @@ class _State:
         self.name_index: dict[str, int] = {}
         self.current = -1
         self.mtllibs: dict[str, None] = {}
-        self.mtllibs_dropped = 0
+        self.dropped: set[str] = set()
 
     def fail(self, line: int, message: str) -> ValueError:
         return file_error(self.source, f"line {line}", message)
@@ -122,29 +125,32 @@ def parse_obj_bytes(data: bytes, source: str) -> ObjArrays:
             check.count, check.current = dict(snapshot[0]), snapshot[1]
             check.names, check.name_index = list(st.names), dict(st.name_index)
             _parse_chunk(data[start:end], first, check, totals=totals)
-    tri = _join([t[0] for t in st.tris], (0, 3))
+    v, vt, vn, mat = (list(c) for c in zip(*st.tris)) if st.tris else ([], [], [], [])
+    st.tris.clear()  # the column lists now hold the only references: _join frees as it goes
+    sizes = [len(m) for m in mat]
     return ObjArrays(
         verts=_join(st.floats[_V], (0, 3), np.float32),
         normals=_join(st.floats[_VN], (0, 3), np.float32),
         verts_uvs=_join(st.floats[_VT], (0, 2), np.float32),
-        faces_verts=tri,
-        faces_uvs=_join([t[1] for t in st.tris], (0, 3)),
-        faces_normals=_join([t[2] for t in st.tris], (0, 3)),
-        faces_materials=_join([t[3] for t in st.tris], (0,)),
+        faces_verts=_join(v, (0, 3), sizes=sizes),
+        faces_uvs=_join(vt, (0, 3), sizes=sizes),
+        faces_normals=_join(vn, (0, 3), sizes=sizes),
+        faces_materials=_join(mat, (0,)),
         material_names=st.names,
         mtllibs=list(st.mtllibs),
-        mtllibs_dropped=st.mtllibs_dropped,
+        mtllibs_dropped=len(st.dropped),
     )
 
 
-def _join(parts: list, empty_shape, dtype=np.int32) -> np.ndarray:
-    """Concatenate ``parts`` into one new array, releasing each part once copied."""
-    n = sum(len(p) for p in parts)
-    out = np.empty((n,) + tuple(empty_shape[1:]), dtype)
+def _join(parts: list, empty_shape, dtype=np.int32, sizes=None) -> np.ndarray:
+    """Concatenate ``parts`` into one new array, releasing each part once copied; a None part
+    (a column no face of a chunk gives) is ``sizes[i]`` rows of -1."""
+    sizes = [len(p) for p in parts] if sizes is None else sizes
+    out = np.empty((sum(sizes),) + tuple(empty_shape[1:]), dtype)
     pos = 0
-    for i, p in enumerate(parts):
-        out[pos : pos + len(p)] = p
-        pos += len(p)
+    for i, (p, n) in enumerate(zip(parts, sizes)):
+        out[pos : pos + n] = -1 if p is None else p
+        pos += n
         parts[i] = None
     parts.clear()
     return out
@@ -183,7 +189,7 @@ def _split_lines(chunk: bytes, first: int) -> _Lines:
             kind[i] = _USEMTL
         elif word in (b"mtllib ", b"mtllib\n"):
             kind[i] = _MTLLIB
-    return _Lines(buf, starts, ends, kind, first)
+    return _Lines(chunk, buf, starts, ends, kind, first)
 
 
 def _parse_chunk(chunk: bytes, first: int, st: _State, totals=None):
@@ -220,15 +226,20 @@ def _gather(lines: _Lines, k: int, keyword_len: int):
     return sel, gb, gstarts
 
 
-def _tokens(gb: np.ndarray, nlines: int):
-    """Token starts and ends (exclusive), the line of each token, tokens per line, and the
-    separator mask of gathered bytes (tokens are separated by spaces and newlines)."""
+def _tokens(gb: np.ndarray, gstarts: np.ndarray):
+    """Token starts and ends (exclusive), tokens per line, and the separator mask of gathered
+    bytes (tokens are separated by spaces and newlines)."""
     sep = (gb == _SP) | (gb == _NL)  # gb starts with a blanked keyword, ends with a newline
     word = ~sep
     starts = np.flatnonzero(word[1:] & sep[:-1]) + 1
     ends = np.flatnonzero(sep[1:] & word[:-1]) + 1
-    line_of = np.cumsum(gb == _NL)[starts]
-    return starts, ends, line_of, np.bincount(line_of, minlength=nlines), sep
+    counts = np.diff(np.searchsorted(starts, gstarts), append=len(starts))
+    return starts, ends, counts, sep
+
+
+def _line_of(gstarts: np.ndarray, pos) -> int:
+    """Index of the gathered line holding byte ``pos``."""
+    return int(np.searchsorted(gstarts, pos, side="right") - 1)
 
 
 def _token_at(gb: np.ndarray, pos: int) -> str:
@@ -242,7 +253,7 @@ def _float_rows(lines: _Lines, k, cols, lo, hi, st: _State) -> np.ndarray:
     """``(N, cols) float32`` of the ``v`` / ``vt`` / ``vn`` lines; missing values are 0."""
     keyword = {_V: "v", _VT: "vt", _VN: "vn"}[k]
     sel, gb, gstarts = _gather(lines, k, len(keyword))
-    tok, _, line_of, counts, sep = _tokens(gb, len(sel))
+    tok, _, counts, sep = _tokens(gb, gstarts)
     bad = (counts < lo) | (counts > hi)
     if bad.any():
         i = int(np.argmax(bad))
@@ -286,10 +297,11 @@ def _materials(lines: _Lines, st: _State) -> np.ndarray:
     if not len(special):
         return np.full(len(kind), st.current, np.int64)
     at = np.full(len(kind), -2, np.int64)  # -2: no usemtl on this line
-    buf = lines.buf
-    for i in special.tolist():
-        rest = buf[lines.starts[i] + 6 : lines.ends[i]].tobytes().decode("utf-8", "replace")
-        if kind[i] == _USEMTL:
+    text = lines.text
+    spans = zip(special.tolist(), lines.starts[special].tolist(), lines.ends[special].tolist())
+    for i, start, end in spans:
+        rest = text[start + 6 : end].decode("utf-8", "replace")
+        if text[start] == ord("u"):  # usemtl
             name = rest.strip()
             if not name:
                 raise st.fail(lines.first + i, "'usemtl' without a material name")
@@ -298,12 +310,12 @@ def _materials(lines: _Lines, st: _State) -> np.ndarray:
                 st.names.append(name)
             at[i] = st.name_index[name]
             continue
-        names = [n for n in dict.fromkeys(rest.split()) if n not in st.mtllibs]
         if not rest.strip():
             raise st.fail(lines.first + i, "'mtllib' without a file name")
+        names = [n for n in dict.fromkeys(rest.split()) if n not in st.mtllibs]
         room = max(MAX_MTLLIBS - len(st.mtllibs), 0)
         st.mtllibs.update(dict.fromkeys(names[:room]))
-        st.mtllibs_dropped += max(len(names) - room, 0)
+        st.dropped.update(names[room:])
     is_use = at >= 0
     idx = np.maximum.accumulate(np.where(is_use, np.arange(len(kind)), -1))
     mats = np.where(idx >= 0, at[np.maximum(idx, 0)], st.current)
@@ -314,11 +326,11 @@ def _materials(lines: _Lines, st: _State) -> np.ndarray:
 def _faces(lines: _Lines, before, mats, st: _State, totals):
     """Triangles of the ``f`` lines into ``st.tris``; 1 + the largest positive indices."""
     sel, gb, gstarts = _gather(lines, _F, 1)
-    tok, tok_end, line_of, counts, sep = _tokens(gb, len(sel))
+    tok, tok_end, counts, sep = _tokens(gb, gstarts)
     line_no = lines.first + sel  # file line of each face line
 
     def fail(t, message):  # an error on the line of token t
-        return st.fail(int(line_no[line_of[t]]), message)
+        return st.fail(int(line_no[_line_of(gstarts, tok[t])]), message)
 
     short = counts < 3
     if short.any():
@@ -327,8 +339,8 @@ def _faces(lines: _Lines, before, mats, st: _State, totals):
     corners = _corners(gb, tok, tok_end, sep, fail)
     first_tok = np.cumsum(counts) - counts
     for j, name in ((1, "texture"), (2, "normal")):
-        has = corners[:, j] != 0
-        if has.any() and not has.all():
+        has = corners[j] != 0 if corners[j] is not None else None
+        if has is not None and not has.all():
             has = has.view(np.int8)
             mixed = np.minimum.reduceat(has, first_tok) != np.maximum.reduceat(has, first_tok)
             if mixed.any():
@@ -338,10 +350,13 @@ def _faces(lines: _Lines, before, mats, st: _State, totals):
     tri = None if all_triangles else fan_triangulate(counts)
     maxes, resolved = [], []
     for j, (k, what) in enumerate(((_V, "vertex"), (_VT, "texture"), (_VN, "normal"))):
-        out, top = _resolve(corners[:, j], before[k][sel], counts, what, totals, j, fail)
+        if corners[j] is None:  # rows of -1, made when the chunks are joined
+            maxes.append(0)
+            resolved.append(None)
+            continue
+        out, top = _resolve(corners[j], before[k][sel], counts, what, totals, j, fail)
         maxes.append(top)
-        out = out.reshape(-1, 3) if all_triangles else out[tri]
-        resolved.append(out)
+        resolved.append(out.reshape(-1, 3) if all_triangles else out[tri])
     mat = mats[sel].astype(np.int32)
     mat = mat if all_triangles else np.repeat(mat, counts - 2)
     st.tris.append(tuple(resolved) + (mat,))
@@ -373,8 +388,9 @@ def _resolve(raw, before_line, counts, what, totals, j, fail):
     return out.astype(np.int32), top
 
 
-def _corners(gb, tok, tok_end, sep, fail) -> np.ndarray:
-    """``(tokens, 3) int64`` (v, vt, vn) of each face corner as written; 0 where absent."""
+def _corners(gb, tok, tok_end, sep, fail) -> list:
+    """``[v, vt, vn]``: ``(tokens,) int64`` of each face corner as written, 0 where absent;
+    None for a column that no corner of the chunk gives."""
     bad = ~_FACE_CHARS[gb]
     sign = (gb == ord("+")) | (gb == ord("-"))
     slash = gb == _SLASH
@@ -382,19 +398,18 @@ def _corners(gb, tok, tok_end, sep, fail) -> np.ndarray:
     field_sep = sep | slash
     sign_pos = np.flatnonzero(sign)  # a sign must start a field and be followed by a digit
     bad[sign_pos[~field_sep[sign_pos - 1] | ~digit[sign_pos + 1]]] = True
-    tok_index = np.zeros(len(gb), np.int32)
-    tok_index[tok] = 1
-    tok_index = np.cumsum(tok_index, dtype=np.int32) - 1  # the token each byte belongs to
     if bad.any():
-        t = int(tok_index[np.argmax(bad)])
+        t = int(np.searchsorted(tok, np.argmax(bad), side="right") - 1)
         raise fail(t, f"malformed face index in {_token_at(gb, int(tok[t]))!r}")
+    has_slash = bool(slash.any())
     numchar = digit | sign  # false at both ends (a space, a newline)
     nstart = np.flatnonzero(numchar[1:] & ~numchar[:-1]) + 1
     nend = np.flatnonzero(~numchar[1:] & numchar[:-1]) + 1
-    num_tok = tok_index[nstart]
+    # without slashes each token is one number; else find each number's token
+    num_tok = np.searchsorted(tok, nstart, side="right") - 1 if has_slash else None
     long = (nend - nstart) > 18 + sign[nstart]
     if long.any():
-        t = int(num_tok[np.argmax(long)])
+        t = int(np.searchsorted(tok, nstart[np.argmax(long)], side="right") - 1)
         raise fail(t, f"face index in {_token_at(gb, int(tok[t]))!r} out of range")
     text = gb.copy()
     text[field_sep] = _SP
@@ -405,19 +420,27 @@ def _corners(gb, tok, tok_end, sep, fail) -> np.ndarray:
         raise fail(0, "malformed face")
     zero = vals == 0
     if zero.any():
-        raise fail(int(num_tok[np.argmax(zero)]), "face index 0 (OBJ is 1-based)")
-    corners = np.zeros((len(tok), 3), np.int64)
-    if not slash.any():  # every corner is one vertex index
-        corners[num_tok, 0] = vals
-    else:
-        slashes = np.cumsum(slash, dtype=np.int32)  # slashes at or before each byte
-        s0 = slashes[tok] - slash[tok]
-        nslash = slashes[tok_end - 1] - s0
-        if (nslash > 2).any():
-            t = int(np.argmax(nslash > 2))
-            raise fail(t, f"face corner {_token_at(gb, int(tok[t]))!r} has > 3 fields")
-        corners[num_tok, slashes[nstart] - s0[num_tok]] = vals
-    missing = corners[:, 0] == 0
+        t = int(np.searchsorted(tok, nstart[np.argmax(zero)], side="right") - 1)
+        raise fail(t, "face index 0 (OBJ is 1-based)")
+    if not has_slash:  # every corner is one vertex index
+        return [vals, None, None]
+    slashes = np.cumsum(slash, dtype=np.int32)  # slashes at or before each byte
+    s0 = slashes[tok] - slash[tok]
+    nslash = slashes[tok_end - 1] - s0
+    if (nslash > 2).any():
+        t = int(np.argmax(nslash > 2))
+        raise fail(t, f"face corner {_token_at(gb, int(tok[t]))!r} has > 3 fields")
+    slot = slashes[nstart] - s0[num_tok]
+    corners = []
+    for j in range(3):
+        sel = slot == j
+        if j and not sel.any():
+            corners.append(None)
+            continue
+        col = np.zeros(len(tok), np.int64)
+        col[num_tok[sel]] = vals[sel]
+        corners.append(col)
+    missing = corners[0] == 0
     if missing.any():
         t = int(np.argmax(missing))
         raise fail(t, f"malformed face index: no vertex in {_token_at(gb, int(tok[t]))!r}")

@@ -32,6 +32,7 @@ import io
 import math
 import pickle
 import pickletools
+import re
 import struct
 from collections import OrderedDict
 from typing import Any
@@ -374,6 +375,15 @@ _STEP = [0] * 256
 for _op in pickletools.opcodes:
     if (_op.arg is None or _op.arg.n >= 0) and _op.name not in ("BINPUT", "LONG_BINPUT", "STOP"):
         _STEP[ord(_op.code)] = 1 + (_op.arg.n if _op.arg is not None else 0)
+# Opcodes with a 1-byte length then that many bytes (SHORT_BINUNICODE, LONG1, ...).
+_SHORT = [0] * 256
+for _op in pickletools.opcodes:
+    if _op.arg is not None and _op.arg.n == pickletools.TAKEN_FROM_ARGUMENT1:
+        _SHORT[ord(_op.code)] = 1
+# A run of opcodes without arguments (MARK, APPEND, NONE, ...): skipped by one regex match.
+_NO_ARG_RUN = re.compile(
+    b"[" + b"".join(re.escape(bytes([c])) for c in range(256) if _STEP[c] == 1) + b"]+"
+)
 del _op
 
 
@@ -382,10 +392,21 @@ def _prescan(data: bytes, budget: _Budget) -> None:
     file (a length field cannot claim more), memo indices must be below the number of
     opcodes, and each opcode is charged ``OPCODE_COST``. Raises ValueError if malformed."""
     pos, ops, top_put, n = 0, 0, -1, len(data)
-    step = _STEP
+    step, short, no_arg_run = _STEP, _SHORT, _NO_ARG_RUN.match
     while True:
-        while pos < n and step[data[pos]]:  # the common opcodes, fast
-            pos += step[data[pos]]
+        while pos < n:  # the common opcodes, fast
+            run = no_arg_run(data, pos)
+            if run is not None:
+                ops += run.end() - pos
+                pos = run.end()
+                continue
+            code = data[pos]
+            if step[code]:
+                pos += step[code]
+            elif short[code] and pos + 1 < n:  # a 1-byte length, then that many bytes
+                pos += 2 + data[pos + 1]
+            else:
+                break
             ops += 1
         if pos >= n:
             raise ValueError("malformed pickle: no STOP opcode or a truncated argument")

@@ -10,6 +10,8 @@ from pathlib import Path
 import imageio.v2 as imageio
 import pytest
 
+from jax3d.train import read_jsonl
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,7 +39,12 @@ def _check(metrics, out: Path):
     assert len(frames) >= 15 and frames[0].shape[:2] == (32, 32)
     for name in ("progress.png", "heldout.png"):
         assert (out / name).stat().st_size > 5_000
-    assert (out / "checkpoint.msgpack").stat().st_size > 10_000
+    # the toolkit's run folder: checkpoints (latest at the last step), logs, TensorBoard
+    steps = sorted(int(p.name) for p in (out / "run" / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps[-1] == metrics["steps"]
+    rows = read_jsonl(out / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows if "loss" in r] == list(range(1, metrics["steps"] + 1))
+    assert any((out / "run" / "tensorboard").iterdir())
 
 
 @pytest.mark.slow  # ~60 s on 2 cores (trains NeRF); the unit tests stay in the default suite

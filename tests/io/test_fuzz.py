@@ -4,7 +4,10 @@ A few hundred seeded mutants per format (OBJ, MTL, PLY ascii and binary, pickle,
 generated seeds, plus the real assets when ``JAX3D_DATA`` is set; see ``tests/io/fuzzing.py``,
 which ``make fuzz`` runs for long). A mutant must load, or raise ValueError / TypeError whose
 message names the file, within ``TIME_LIMIT_S`` and with a traced peak allocation under
-``MEMORY_LIMIT`` (so a header claiming 10^12 vertices must not allocate).
+``MEMORY_LIMIT_MB`` (so a header claiming 10^12 vertices must not allocate). Mutants are at
+most about 1 MB; the time limit is loose because memory tracing slows Python code several
+times (the super-linear cases of issue #21 took 7-31 s untraced); ``make fuzz`` counts the
+cases over 1 s untraced.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pytest
 from jax3d.io import read_ply
 from tests.io.fuzzing import FORMATS, cases, loader, ply_seeds, prepare, run_case, seeds
 
-TIME_LIMIT_S = 2.0
+TIME_LIMIT_S = 5.0
 MEMORY_LIMIT_MB = 64
 REAL = bool(os.environ.get("JAX3D_DATA"))
 # mutants per format in the default suite (each format's cases cost about the same time)

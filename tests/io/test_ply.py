@@ -303,3 +303,21 @@ def test_huge_list_count_is_not_allocated():
     data = binary_ply(header, np.zeros((3, 3), "<f4").tobytes() + b"\xff\xff\xff\x7f")
     with pytest.raises(ValueError, match="truncated"):
         read_ply(as_file(data))
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_float_face_lists_must_hold_whole_numbers(binary):
+    """Faces typed ``list uchar float`` were truncated silently; whole values still load."""
+    header = V3 + "element face 1\nproperty list uchar float vertex_indices\n"
+    for idx, ok in (([0, 1, 2], True), ([0, 1.5, 2], False), ([0, 1, 7], False)):
+        if binary:
+            body = np.zeros((3, 3), "<f4").tobytes() + b"\x03" + np.array(idx, "<f4").tobytes()
+            data = binary_ply(header, body)
+        else:
+            data = ascii_ply(header, "0 0 0\n1 0 0\n0 1 0\n3 " + " ".join(map(str, idx)) + "\n")
+        if ok:
+            assert read_ply(as_file(data)).faces.tolist() == [[0, 1, 2]]
+        else:
+            with pytest.raises(ValueError, match="not an integer|out of range") as err:
+                read_ply(as_file(data))
+            assert "mem.ply, " + ("byte offset" if binary else "line 13") in str(err.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import chex
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,12 +17,12 @@ from jax3d.models.nerf import (
     load_checkpoint,
     render_rays,
     sample_images_at_xys,
-    save_checkpoint,
     train,
 )
 from jax3d.renderer.cameras import FoVPerspectiveCameras, look_at_view_transform
 from jax3d.renderer.implicit.raybundle import RayBundle
 from jax3d.renderer.implicit.raysampling import NDCMultinomialRaysampler
+from jax3d.train import read_jsonl
 
 
 def bilinear_naive(image, x_ndc, y_ndc):
@@ -123,21 +125,42 @@ def test_resume_gives_identical_next_losses(views, tmp_path):
         steps.append(step)
         return step == 3
 
+    run = tmp_path / "run"
     part, hist_part = train(MODEL, cams, images, sil, key=key, config=CONFIG, progress=False,
-                            callback=stop_at_3)  # fmt: skip
+                            callback=stop_at_3, directory=run)  # fmt: skip
     assert steps == [1, 2, 3] and int(part.step) == 3
     np.testing.assert_allclose(hist_part["loss"], hist_full["loss"][:3], rtol=1e-6)
-    path = save_checkpoint(tmp_path / "ckpt.msgpack", part)
     template = jax.tree.map(jnp.zeros_like, part)
-    loaded = load_checkpoint(path, template)
+    loaded = load_checkpoint(run / "checkpoints", template)
     for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(part)):
         np.testing.assert_array_equal(a, b)
+    # the run folder resumes by itself, bit for bit
     resumed, hist_resumed = train(MODEL, cams, images, sil, key=key, config=CONFIG,
-                                  state=loaded, progress=False)  # fmt: skip
+                                  progress=False, directory=run)  # fmt: skip
     assert int(resumed.step) == 5
     np.testing.assert_allclose(hist_resumed["loss"], hist_full["loss"][3:], rtol=1e-6)
     for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(full.params)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(a, b)
+    assert [r["step"] for r in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3, 4, 5]
+
+
+def test_old_msgpack_checkpoints_still_load(views, tmp_path):
+    """jax3d 0.1 wrote {step, params, opt_state} with flax.serialization (msgpack)."""
+    cams, images, sil = views
+    state, _ = train(MODEL, cams, images, sil, key=jax.random.PRNGKey(1),
+                     config=CONFIG, progress=False)  # fmt: skip
+    old = {"step": state.step, "params": state.params, "opt_state": state.opt_state}
+    path = tmp_path / "checkpoint.msgpack"
+    path.write_bytes(flax.serialization.to_bytes(jax.device_get(old)))
+    template = jax.tree.map(jnp.zeros_like, state)
+    loaded = load_checkpoint(path, template)
+    assert int(loaded.step) == 5
+    chex.assert_trees_all_equal(loaded.params, state.params)
+    chex.assert_trees_all_equal(loaded.opt_state, state.opt_state)
+    chex.assert_trees_all_equal(loaded.key, template.key)  # those files held no key
+    path.write_bytes(flax.serialization.msgpack_serialize({"params": {}}))
+    with pytest.raises(ValueError, match="not a NeRF msgpack checkpoint"):
+        load_checkpoint(path, template)
 
 
 def test_train_validation(views, tmp_path):

@@ -10,9 +10,10 @@ from jax3d.models.nerf.train import (
     init_train_state,
     load_checkpoint,
     make_train_step,
+    nerf_loss_fn,
     sample_images_at_xys,
-    save_checkpoint,
     train,
+    view_batches,
 )
 
 __all__ = [
@@ -29,7 +30,8 @@ __all__ = [
     "make_train_step",
     "render_image",
     "render_rays",
+    "nerf_loss_fn",
     "sample_images_at_xys",
-    "save_checkpoint",
     "train",
+    "view_batches",
 ]

@@ -1,4 +1,4 @@
-"""The book's NeRF training recipe: Monte Carlo rays, one jitted optax step, checkpoints."""
+"""The book's NeRF training recipe on `jax3d.train`: Monte Carlo rays, one jitted optax step."""
 
 from __future__ import annotations
 
@@ -10,14 +10,21 @@ from pathlib import Path
 import flax.serialization
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from flax import struct
-from tqdm import tqdm
+from jax.sharding import Mesh
 
 from jax3d.models.nerf.render import _renders_itself
 from jax3d.renderer.implicit.raymarching import EmissionAbsorptionRaymarcher
 from jax3d.renderer.implicit.raysampling import MonteCarloRaysampler
+from jax3d.train import (
+    CheckpointManager,
+    FitConfig,
+    TrainState,
+    fit,
+    replicate,
+    shard_batch,
+)
+from jax3d.train import make_train_step as make_toolkit_step
 
 __all__ = [
     "NeRFTrainConfig",
@@ -26,9 +33,10 @@ __all__ = [
     "init_train_state",
     "load_checkpoint",
     "make_train_step",
+    "nerf_loss_fn",
     "sample_images_at_xys",
-    "save_checkpoint",
     "train",
+    "view_batches",
 ]
 
 
@@ -84,13 +92,7 @@ class NeRFTrainConfig:
         )  # fmt: skip
 
 
-@struct.dataclass
-class NeRFTrainState:
-    """`step () int32`, `params` and `opt_state` pytrees: everything a checkpoint holds."""
-
-    step: jax.Array
-    params: dict
-    opt_state: optax.OptState
+NeRFTrainState = TrainState  # the toolkit's state (kept as a name for older code)
 
 
 def huber(x: jax.Array, y: jax.Array, scaling: float = 0.1) -> jax.Array:
@@ -143,42 +145,67 @@ def _loss(params, apply_fn, config: NeRFTrainConfig, key, cameras, images, silho
     return color_err + sil_err, (color_err, sil_err)
 
 
-@functools.lru_cache(maxsize=16)
-def make_train_step(apply_fn, config: NeRFTrainConfig) -> Callable:
-    """One jitted step `step(state, key, cameras, images, silhouettes) -> (state, losses)`.
+def nerf_loss_fn(apply_fn, config: NeRFTrainConfig) -> Callable:
+    """The book's loss in the toolkit's convention, `loss_fn(params, batch, key)`.
 
-    Each step draws `config.batch_size` of the N training views at random (without
-    replacement), casts `n_rays_per_image` Monte Carlo rays per view, renders them with the
-    emission-absorption raymarcher and takes an Adam step on the pseudo-Huber colour error plus
-    silhouette error (for a `PaperNeRF`, the sum over its coarse and fine renders, the fine
-    samples drawn at random). `losses = {"loss", "color", "silhouette"}` (() float32 each).
-    Cached per (apply_fn, config), so repeated `train` calls reuse the compiled step.
-
-    Args of the step: `state: NeRFTrainState`, `key` (PRNG key), `cameras` (N cameras),
-    `images: (N, H, W, 3)`, `silhouettes: (N, H, W)` float32.
+    `batch = {"cameras": B cameras, "images": (B, H, W, 3), "silhouettes": (B, H, W)}`;
+    `n_rays_per_image` Monte Carlo rays per view are cast with `key` and rendered with the
+    emission-absorption raymarcher; the loss is the pseudo-Huber colour error plus silhouette
+    error (for a `PaperNeRF`, summed over its coarse and fine renders, the fine samples drawn
+    at random). Returns `(loss, {"color", "silhouette"})`.
     """
-    optimizer = config.optimizer()
 
-    @jax.jit
-    def step(state: NeRFTrainState, key, cameras, images, silhouettes):
-        key_views, key_rays = jax.random.split(key)
-        n = images.shape[0]
-        idx = jax.random.permutation(key_views, n)[: config.batch_size]
-        batch_cams = jax.tree.map(lambda x: x[idx] if x.shape[:1] == (n,) else x, cameras)
-        grads, (color_err, sil_err) = jax.grad(_loss, has_aux=True)(
-            state.params, apply_fn, config, key_rays, batch_cams, images[idx], silhouettes[idx]
-        )
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        losses = {"loss": color_err + sil_err, "color": color_err, "silhouette": sil_err}
-        return NeRFTrainState(state.step + 1, params, opt_state), losses
+    def loss_fn(params, batch, key):
+        loss, (color_err, sil_err) = _loss(params, apply_fn, config, key, batch["cameras"],
+                                           batch["images"], batch["silhouettes"])  # fmt: skip
+        return loss, {"color": color_err, "silhouette": sil_err}
 
-    return step
+    return loss_fn
 
 
-def init_train_state(model, config: NeRFTrainConfig, key, cameras) -> NeRFTrainState:
-    """Fresh parameters of `model` (a Flax module taking a RayBundle) and Adam state."""
-    return _init_fn(model, config, len(cameras))(key, cameras)
+@functools.lru_cache(maxsize=16)
+def make_train_step(apply_fn, config: NeRFTrainConfig, mesh: Mesh | None = None,
+                    accum_steps: int = 1) -> Callable:  # fmt: skip
+    """One jitted Adam step `step(state, batch) -> (state, losses)` (`jax3d.train`).
+
+    `batch` is what :func:`view_batches` returns for a step (B = `config.batch_size` views);
+    `losses = {"loss", "color", "silhouette"}` (() float32 each). The step's rays come from
+    the state's key and step number. With `mesh`, the views are split over its `data` axis
+    (B must be a multiple of the device count) and the state is replicated. Cached per
+    (apply_fn, config, mesh, accum_steps), so repeated `train` calls reuse the compiled step.
+    """
+    return make_toolkit_step(nerf_loss_fn(apply_fn, config), mesh=mesh, accum_steps=accum_steps)
+
+
+def view_batches(cameras, images, silhouettes, config: NeRFTrainConfig, key) -> Callable:
+    """`batch_fn(step)`: `config.batch_size` of the N views, drawn without replacement.
+
+    The views of step `i` are the first B of `permutation(fold_in(key, i), N)`: a pure
+    function of the step, so a resumed run sees the same views as an uninterrupted one.
+    """
+    n = len(cameras)
+    images = jnp.asarray(images, jnp.float32)
+    silhouettes = jnp.asarray(silhouettes, jnp.float32)
+    pick = jax.jit(lambda k: jax.random.permutation(k, n)[: config.batch_size])
+
+    def batch_fn(step: int) -> dict:
+        idx = pick(jax.random.fold_in(key, step))
+        cams = jax.tree.map(lambda x: x[idx] if x.shape[:1] == (n,) else x, cameras)
+        return {"cameras": cams, "images": images[idx], "silhouettes": silhouettes[idx]}
+
+    return batch_fn
+
+
+def init_train_state(model, config: NeRFTrainConfig, key, cameras, *,
+                     run_key=None) -> TrainState:  # fmt: skip
+    """Fresh parameters of `model` (a Flax module taking a RayBundle) and Adam state.
+
+    `key` initialises the parameters; `run_key` (default `fold_in(key, 1)`) is the state's
+    key, from which every step draws its rays.
+    """
+    params = _init_fn(model, config, len(cameras))(key, cameras)
+    run_key = jax.random.fold_in(key, 1) if run_key is None else run_key
+    return TrainState.create(params=params, tx=config.optimizer(), key=run_key)
 
 
 @functools.lru_cache(maxsize=16)
@@ -186,28 +213,40 @@ def _init_fn(model, config: NeRFTrainConfig, n: int):
     @jax.jit
     def init(key, cameras):
         first = jax.tree.map(lambda x: x[:1] if x.shape[:1] == (n,) else x, cameras)
-        params = model.init(key, config.raysampler()(first, key))
-        return NeRFTrainState(jnp.zeros((), jnp.int32), params, config.optimizer().init(params))
+        return model.init(key, config.raysampler()(first, key))
 
     return init
 
 
-def save_checkpoint(path, state: NeRFTrainState) -> Path:
-    """Write `state` with `flax.serialization` (msgpack) to `path`, atomically."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(flax.serialization.to_bytes(jax.device_get(state)))
-    tmp.replace(path)
-    return path
+def load_checkpoint(path, template: TrainState) -> TrainState:
+    """A NeRF state from a checkpoint into the structure of `template`.
 
-
-def load_checkpoint(path, template: NeRFTrainState) -> NeRFTrainState:
-    """Read a checkpoint written by `save_checkpoint` into the structure of `template`."""
+    `path` is a `jax3d.train` checkpoint folder (a run's `checkpoints/` folder: the latest
+    step; or one step's folder), or a `.msgpack` file written by jax3d <= 0.1's
+    `save_checkpoint` (fields `step`, `params`, `opt_state`; the run key comes from
+    `template`, since those files did not hold one).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no NeRF checkpoint at {path}")
-    state = flax.serialization.from_bytes(template, path.read_bytes())
-    return jax.tree.map(jnp.asarray, state)
+    if path.is_file() and path.suffix == ".msgpack":
+        raw = flax.serialization.msgpack_restore(path.read_bytes())
+        missing = {"step", "params", "opt_state"} - set(raw)
+        if missing:
+            raise ValueError(f"{path}: not a NeRF msgpack checkpoint (missing {sorted(missing)})")
+        return template.replace(
+            step=jnp.asarray(raw["step"], jnp.int32),
+            params=jax.tree.map(jnp.asarray, flax.serialization.from_state_dict(
+                template.params, raw["params"])),
+            opt_state=jax.tree.map(jnp.asarray, flax.serialization.from_state_dict(
+                template.opt_state, raw["opt_state"])),
+        )  # fmt: skip
+    if path.is_dir():
+        if (path / "_CHECKPOINT_METADATA").exists():
+            with CheckpointManager(path.parent) as mgr:
+                return mgr.restore(template, step=int(path.name))
+        with CheckpointManager(path) as mgr:
+            if mgr.latest_step() is not None:
+                return mgr.restore(template)
+    raise FileNotFoundError(f"no NeRF checkpoint at {path}")
 
 
 def train(
@@ -218,14 +257,21 @@ def train(
     *,
     key,
     config: NeRFTrainConfig = NeRFTrainConfig(),
-    state: NeRFTrainState | None = None,
+    state: TrainState | None = None,
     callback: Callable | None = None,
     progress: bool = True,
-) -> tuple[NeRFTrainState, dict[str, list[float]]]:
-    """Fit `model` to N posed views with the book's recipe.
+    directory=None,
+    mesh: Mesh | None = None,
+    fit_config: FitConfig | None = None,
+    eval_fn: Callable | None = None,
+    images_fn: Callable | None = None,
+) -> tuple[TrainState, dict[str, list[float]]]:
+    """Fit `model` to N posed views with the book's recipe, on the `jax3d.train` loop.
 
-    Step `i` uses the key `fold_in(split(key)[1], i)`, so training resumed from a checkpoint at
-    step `i` continues exactly as the uninterrupted run would.
+    With `key`, split into (init, run, views): the parameters come from the first, each
+    step's rays from the state's key (`fold_in(run, step)`), its views from
+    `fold_in(views, step)`, so a run resumed at step `i` continues exactly as the
+    uninterrupted one.
 
     Args:
         model: a Flax module mapping a RayBundle to (opacities, colours), e.g.
@@ -234,12 +280,18 @@ def train(
         cameras: N cameras of the views.
         images: (N, H, W, 3) float32 colours in [0, 1].
         silhouettes: (N, H, W) float32 in [0, 1].
-        key: PRNG key (initialisation and sampling).
+        key: PRNG key.
         config: the recipe (`NeRFTrainConfig`).
         state: resume from this state (e.g. `load_checkpoint`) instead of initialising.
         callback: called as `callback(step, state, losses)` after every step (`step` counts
-            completed steps); use it for figures and checkpoints. Returning True stops early.
-        progress: show a tqdm bar with the losses.
+            completed steps). Returning True stops early.
+        progress: show a tqdm bar with the losses and the ray-point throughput.
+        directory: a run folder for checkpoints (resumed from automatically), metrics.jsonl,
+            TensorBoard files and images (see `jax3d.train.fit`); None writes nothing.
+        mesh: train data-parallel on this device mesh (`jax3d.train.make_data_mesh`).
+        fit_config: loop settings (intervals, time limit, ...); `num_steps` is always
+            `config.n_iter` and `log_every` 1.
+        eval_fn, images_fn: passed to `jax3d.train.fit`.
 
     Returns:
         The final state and the per-step loss history `{"loss", "color", "silhouette"}`
@@ -254,25 +306,28 @@ def train(
         raise ValueError(f"silhouettes must be {images.shape[:-1]}, got {silhouettes.shape}")
     if config.batch_size > n:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {n} training views")
-    key_init, key_steps = jax.random.split(key)
+    if mesh is not None and config.batch_size % mesh.devices.size:
+        raise ValueError(f"batch_size {config.batch_size} must be a multiple of the "
+                         f"{mesh.devices.size} devices of the mesh")  # fmt: skip
+    key_init, key_run, key_views = jax.random.split(key, 3)
     if state is None:
-        state = init_train_state(model, config, key_init, cameras)
-    step_fn = make_train_step(model.apply, config)
-    history: dict[str, list[float]] = {"loss": [], "color": [], "silhouette": []}
-    start = int(state.step)
-    bar = tqdm(range(start, config.n_iter), disable=not progress, desc="nerf", initial=start,
-               total=config.n_iter)  # fmt: skip
-    for i in bar:
-        state, losses = step_fn(
-            state, jax.random.fold_in(key_steps, i), cameras, images, silhouettes
-        )
-        losses = {k: float(v) for k, v in losses.items()}
-        for k, v in losses.items():
-            history[k].append(v)
-        bar.set_postfix(loss=f"{losses['loss']:.4f}", color=f"{losses['color']:.4f}",
-                        sil=f"{losses['silhouette']:.4f}")  # fmt: skip
-        if callback is not None and callback(i + 1, state, losses):
-            break  # the callback asked to stop early
-    if not np.all(np.isfinite(history["loss"])):
-        raise FloatingPointError("NeRF training produced a non-finite loss")
+        state = init_train_state(model, config, key_init, cameras, run_key=key_run)
+    step_fn = make_train_step(model.apply, config, mesh)
+    batch_fn = view_batches(cameras, images, silhouettes, config, key_views)
+    if mesh is not None:
+        state = replicate(state, mesh)
+        batch_fn = _sharded(batch_fn, mesh)
+    settings = fit_config or FitConfig(num_steps=config.n_iter, checkpoint_every=0)
+    settings = dataclasses.replace(
+        settings, num_steps=config.n_iter, log_every=1, progress=progress, desc="nerf",
+        items_per_step=config.batch_size * config.n_rays_per_image * config.n_pts_per_ray,
+        item_name="ray_pt",
+    )  # fmt: skip
+    state, rows = fit(step_fn, state, batch_fn, settings, directory, eval_fn=eval_fn,
+                      images_fn=images_fn, callback=callback)  # fmt: skip
+    history = {k: [r[k] for r in rows if "loss" in r] for k in ("loss", "color", "silhouette")}
     return state, history
+
+
+def _sharded(batch_fn, mesh):
+    return lambda step: shard_batch(batch_fn(step), mesh)

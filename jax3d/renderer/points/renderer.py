@@ -11,7 +11,8 @@ class PointsRenderer:
     """``PointsRenderer(rasterizer, compositor)(pointclouds, **kwargs) -> (N, H, W, C)``.
 
     Alphas are ``1 - dists / r**2`` with r the rasterizer's radius (per point when the
-    radius is per point); features are ``pointclouds.features_packed()`` (P, C).
+    radius is per point); features are the clouds' features, looked up from the padded view so
+    that rendering works under ``jax.jit`` (lengths may be traced).
     """
 
     def __init__(self, rasterizer, compositor):
@@ -26,11 +27,20 @@ class PointsRenderer:
             packed = r if r.ndim == 1 else r[point_clouds.points_mask()]
             r = packed[jnp.maximum(fragments.idx, 0)]
         weights = 1.0 - fragments.dists / (r * r)
-        feats = point_clouds.features_packed()
-        if feats is None:
+        padded = point_clouds.features_padded()
+        if padded is None:
             raise ValueError("PointsRenderer needs point clouds with features")
+        n, p, c = padded.shape
+        # fragments hold packed indices: cloud b's point i is first[b] + i; its padded row
+        # is b * P + i (jit-safe: `first` comes from a cumsum of the lengths)
+        first = point_clouds.cloud_to_packed_first_idx()
+        idx = fragments.idx
+        image_cloud = jnp.arange(idx.shape[0]) % n  # one cloud per image (or one for all)
+        offset = (image_cloud * p - first[image_cloud])[:, None, None, None]
+        idx = jnp.where(idx >= 0, idx + offset, -1)
         images = self.compositor(
-            jnp.moveaxis(fragments.idx, 3, 1), jnp.moveaxis(weights, 3, 1), feats.T, **kwargs
+            jnp.moveaxis(idx, 3, 1), jnp.moveaxis(weights, 3, 1), padded.reshape(n * p, c).T,
+            **kwargs,
         )
         return jnp.moveaxis(images, 1, 3)
 
