@@ -176,6 +176,15 @@ class SynSin(nn.Module):
         self.depth_net = DepthNet(self.config)
         self.refine_net = RefineNet(self.config)
 
+    def init_networks(self, image, noise=None):
+        """Run the three networks once without the renderer (for a cheaper `init`: the same
+        variables as `__call__`, with `method=SynSin.init_networks`)."""
+        _check_image(image, self.config)
+        x = _to_signed(image)
+        feats = self.features(x, noise, train=False)
+        depth = self.depth_net(x, train=False)
+        return self.refine_net(feats, noise, train=False), depth
+
     def predict_depth(self, image, *, train: bool = False):
         """(B, H, W, 3) in [0, 1] -> (B, H, W, 1) depth."""
         return self.depth_net(_to_signed(image), train=train)

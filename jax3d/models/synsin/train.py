@@ -25,6 +25,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jax3d.loss import feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss
@@ -40,6 +41,7 @@ __all__ = [
     "check_batch",
     "discriminator_loss_fn",
     "generator_loss_fn",
+    "host_init",
     "init_gan_state",
     "make_synsin_step",
 ]
@@ -162,21 +164,63 @@ def _adam(lr: float, tconfig: SynSinTrainConfig):
     return optax.adam(lr, b1=tconfig.beta1, b2=tconfig.beta2)
 
 
+def host_init(module, *args, seed: int = 0, **kwargs) -> dict:
+    """Variables of `module.init(key, *args, **kwargs)` drawn on the host with NumPy.
+
+    The same distributions as the Flax initialisers of `jax3d.nn`'s layers: kernels
+    `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` (`torch_kernel_init`, PyTorch's default), zero
+    biases, unit batch-norm scales, running means 0 and variances 1, spectral-norm vectors
+    `u ~ N(0, 1)` and `sigma = 1`. Only the shapes are traced (`jax.eval_shape`): Flax's own
+    init compiles a random-number program per kernel, about 90 s of CPU for SynSin's networks
+    on a shared 2-core machine, where this takes well under a second.
+
+    Raises ValueError on a variable these rules do not cover.
+    """
+    shapes = jax.eval_shape(lambda *a: module.init(jax.random.key(0), *a, **kwargs), *args)
+    rng = np.random.default_rng([int(seed), 5])
+
+    def leaf(path, spec):
+        collection = str(getattr(path[0], "key", path[0]))
+        name = str(getattr(path[-1], "key", path[-1])).split("/")[-1]
+        shape = spec.shape
+        if collection == "params" and name == "kernel":
+            bound = 1.0 / np.sqrt(max(1, int(np.prod(shape[:-1]))))
+            value = rng.uniform(-bound, bound, shape)
+        elif (collection, name) in (("params", "bias"), ("batch_stats", "mean")):
+            value = np.zeros(shape)
+        elif (collection, name) in (("params", "scale"), ("batch_stats", "var"),
+                                    ("batch_stats", "sigma")):  # fmt: skip
+            value = np.ones(shape)
+        elif (collection, name) == ("batch_stats", "u"):
+            value = rng.standard_normal(shape)
+        else:
+            raise ValueError(f"host_init: no rule for variable {jax.tree_util.keystr(path)}")
+        return jnp.asarray(value, spec.dtype)
+
+    return jax.tree_util.tree_map_with_path(leaf, shapes)
+
+
 def init_gan_state(config: SynSinConfig, tconfig: SynSinTrainConfig, key, *,
                    batch_size: int = 1, ema_decay: float | None = None) -> GANState:
     """A fresh `GANState` (generator `SynSin(config)`, discriminator `make_discriminator`).
 
-    Parameters come from the modules' own initialisers (PyTorch's default conv init), the
-    spectral-norm and batch-norm state in each player's `mutable["batch_stats"]`.
+    Parameters follow the layers' initialisers (`host_init`: PyTorch's conv init, drawn with
+    NumPy from `key`); the spectral-norm and batch-norm state sits in each player's
+    `mutable["batch_stats"]`; `key` also seeds the GAN state's own key.
     """
     S = config.image_size
-    img = jnp.zeros((batch_size, S, S, 3), jnp.float32)
-    K = jnp.broadcast_to(jnp.eye(3, dtype=jnp.float32), (batch_size, 3, 3))
-    RT = jnp.broadcast_to(jnp.eye(4, dtype=jnp.float32), (batch_size, 4, 4))
-    kg, kd, ks = jax.random.split(key, 3)
-    noise = jnp.zeros((batch_size, config.noise_dim)) if config.noise_dim else None
-    g_vars = jax.jit(lambda k: SynSin(config).init(k, img, K, RT, noise, train=False))(kg)
-    d_vars = jax.jit(lambda k: make_discriminator(config).init(k, img, train=False))(kd)
+    img = jax.ShapeDtypeStruct((batch_size, S, S, 3), jnp.float32)
+    key = jnp.asarray(key)
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    ks = key.astype(jnp.uint32).reshape(-1)[:2]
+    seed = [int(x) for x in np.asarray(ks)]
+    noise = None
+    if config.noise_dim:
+        noise = jax.ShapeDtypeStruct((batch_size, config.noise_dim), jnp.float32)
+    g_vars = host_init(SynSin(config), img, noise, seed=seed[0] * 2 + 0,
+                       method=SynSin.init_networks)  # fmt: skip
+    d_vars = host_init(make_discriminator(config), img, seed=seed[1] * 2 + 1, train=False)
     gen = TrainState.create(params=g_vars["params"], tx=_adam(tconfig.lr_g, tconfig),
                             key=jax.random.fold_in(ks, 0),
                             mutable={STATS_COLLECTION: g_vars[STATS_COLLECTION]},
