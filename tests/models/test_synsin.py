@@ -220,3 +220,23 @@ def test_module_shapes():
     with pytest.raises(ValueError, match="multiples"):
         jax.eval_shape(lambda v: model.apply(v, jnp.zeros((1, 10, 10, 3)), jnp.eye(3)[None],
                                              jnp.eye(4)[None], train=False), variables)
+
+
+def test_host_init_follows_the_layer_initialisers():
+    from jax3d.models.synsin import host_init
+    from jax3d.nn import ResBlock
+
+    block = ResBlock(8, resample="down", norm="conditional_batch", spectral_norm=True)
+    x = jax.ShapeDtypeStruct((2, 8, 8, 16), jnp.float32)
+    cond = jax.ShapeDtypeStruct((2, 5), jnp.float32)
+    v = host_init(block, x, cond, seed=3, train=False)
+    flax_tree = jax.eval_shape(lambda *a: block.init(jax.random.key(0), *a, train=False), x, cond)
+    assert jax.tree_util.tree_structure(v) == jax.tree_util.tree_structure(flax_tree)
+    k = np.asarray(v["params"]["conv_a"]["conv"]["kernel"])  # (3, 3, 16, 8): fan_in 144
+    assert np.abs(k).max() <= 1 / 12 and np.abs(k).max() > 0.9 / 12
+    assert np.all(np.asarray(v["params"]["conv_a"]["conv"]["bias"]) == 0)
+    stats = jax.tree_util.tree_flatten_with_path(v["batch_stats"])[0]
+    names = {jax.tree_util.keystr(p).split("/")[-1].strip("']"): np.asarray(a) for p, a in stats}
+    assert names["sigma"] == 1.0 and names["u"].std() > 0.5
+    again = host_init(block, x, cond, seed=3, train=False)
+    chex.assert_trees_all_equal(v, again)
