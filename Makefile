@@ -17,14 +17,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make demo: every experiment in --quick mode, outputs under out/<experiment>/
+## make demo: every experiment in --quick mode, outputs under out/<experiment>/, then the
+## gallery out/index.html (every experiment's figures, GIFs and metrics; open it offline)
 demo: $(STAMP)
 	@set -e; for f in experiments/ch*.py; do \
 		name=$$(basename $$f .py); \
 		case $$name in *_common) continue;; esac; \
 		echo "=== $$name"; \
 		$(PY) $$f --quick --out $(OUT)/$$name; \
-	done; echo "demo outputs written under $(OUT)/"
+	done; $(PY) -m jax3d.vis.gallery $(OUT)
 
 ## make test: the default suite (no slow tests), what CI runs
 test: $(STAMP)

@@ -39,7 +39,7 @@ from jax3d.renderer import (
     look_at_rotation,
 )
 from jax3d.structures import Meshes
-from jax3d.utils import checkerboard, ico_sphere_uvs, ico_sphere_verts_faces
+from jax3d.utils import checkerboard_image, ico_sphere_uvs, ico_sphere_verts_faces
 
 
 def timeit(fn, repeats: int) -> dict:
@@ -64,7 +64,7 @@ def scene_mesh() -> tuple[Meshes, str]:
         return load_objs_as_meshes([data_path("meshes/cow_mesh/cow.obj")]), "cow"
     verts, faces = ico_sphere_verts_faces(4)
     verts_uvs, faces_uvs = ico_sphere_uvs(4)
-    tex = TexturesUV([checkerboard((256, 256), 8)], [faces_uvs], [verts_uvs])
+    tex = TexturesUV([checkerboard_image((256, 256), 8)], [faces_uvs], [verts_uvs])
     return Meshes([verts], [faces], textures=tex), "ico_sphere(4)"
 
 

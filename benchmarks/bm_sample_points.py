@@ -38,17 +38,21 @@ def load_mesh() -> tuple[Meshes, str]:
 def cases(meshes: Meshes):
     key = jax.random.PRNGKey(0)
     batch8 = meshes.extend(8)
-    sample = jax.jit(lambda k, m: sample_points_from_meshes(k, m, 10000))
-    with_normals = jax.jit(lambda k, m: sample_points_from_meshes(k, m, 10000, return_normals=True))
+    sample = jax.jit(lambda k, m: sample_points_from_meshes(m, 10000, key=k))
+    with_normals = jax.jit(
+        lambda k, m: sample_points_from_meshes(m, 10000, return_normals=True, key=k)
+    )
 
     def loss(x):  # gradient of a function of the samples w.r.t. the vertices
-        return jnp.sum(sample_points_from_meshes(key, meshes.update_padded(x), 10000) ** 2)
+        return jnp.sum(sample_points_from_meshes(meshes.update_padded(x), 10000, key=key) ** 2)
 
     grad = jax.jit(jax.grad(loss))
     x = meshes.verts_padded()
     return {
         "10k points, 1 mesh (jit)": lambda: sample(key, meshes),
-        "10k points, 1 mesh (eager call)": lambda: sample_points_from_meshes(key, meshes, 10000),
+        "10k points, 1 mesh (eager call)": lambda: sample_points_from_meshes(
+            meshes, 10000, key=key
+        ),
         "10k points + normals, 1 mesh": lambda: with_normals(key, meshes),
         "10k points, batch of 8": lambda: sample(key, batch8),
         "grad w.r.t. verts, 10k points": lambda: grad(x),

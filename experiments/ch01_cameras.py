@@ -34,6 +34,7 @@ from jax3d.renderer import (
     look_at_view_transform,
 )
 from jax3d.transforms import euler_angles_to_matrix
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import save_gif
 
 CUBE_NAME = "meshes/camera_cube/cube.obj"
@@ -333,4 +334,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

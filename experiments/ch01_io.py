@@ -26,7 +26,13 @@ from tqdm import tqdm
 
 from jax3d.datasets import data_path, has_data
 from jax3d.io import IO, load_obj, load_ply, read_ply, save_obj, save_ply
-from jax3d.utils import checkerboard, cube_verts_faces, ico_sphere_uvs, ico_sphere_verts_faces
+from jax3d.utils import (
+    checkerboard_image,
+    cube_verts_faces,
+    enable_compilation_cache,
+    ico_sphere_uvs,
+    ico_sphere_verts_faces,
+)
 
 PLY_NAMES = ["ply/cube.ply", "ply/parallel_plane_mono.ply", "ply/parallel_plane_color.ply",
              "ply/cow.ply"]  # fmt: skip
@@ -50,7 +56,7 @@ def procedural_assets(folder: Path, quick: bool) -> tuple[list[Path], list[Path]
         "newmtl Door\nKa 0.8 0.6 0.4\nKd 0.8 0.6 0.4\nKs 0.9 0.9 0.9\nd 1.0\nNs 0.0\nillum 2\n"
     )
     uvs, faces_uvs = ico_sphere_uvs(level)
-    image = checkerboard((250, 250), squares=8, colors=((0.9, 0.2, 0.1), (0.1, 0.3, 0.9)))
+    image = checkerboard_image((250, 250), squares=8, colors=((0.9, 0.2, 0.1), (0.1, 0.3, 0.9)))
     save_obj(folder / "sphere_texture.obj", sverts, sfaces, verts_uvs=uvs, faces_uvs=faces_uvs,
              texture_map=image)  # fmt: skip
     plys = [folder / "cube.ply", folder / "sphere_color.ply"]
@@ -154,4 +160,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

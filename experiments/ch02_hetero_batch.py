@@ -32,7 +32,12 @@ from jax3d.io import load_obj, save_ply
 from jax3d.loss import chamfer_distance
 from jax3d.ops import sample_points_from_meshes
 from jax3d.structures import Meshes
-from jax3d.utils import cube_verts_faces, dodecahedron_verts_faces, octahedron_verts_faces
+from jax3d.utils import (
+    cube_verts_faces,
+    dodecahedron_verts_faces,
+    enable_compilation_cache,
+    octahedron_verts_faces,
+)
 
 NAMES = ("cube", "diamond", "dodecahedron")
 MOTION_GT = np.array([3.0, 4.0, 5.0], np.float32)
@@ -102,8 +107,8 @@ def make_step(meshes: Meshes, noisy: Meshes, optimizer, num_samples: int):
 
     def loss_fn(motion, key):
         k_src, k_trg = jax.random.split(key)
-        src = sample_points_from_meshes(k_src, meshes.offset_verts(motion), num_samples)
-        trg = sample_points_from_meshes(k_trg, noisy, num_samples)
+        src = sample_points_from_meshes(meshes.offset_verts(motion), num_samples, key=k_src)
+        trg = sample_points_from_meshes(noisy, num_samples, key=k_trg)
         loss, _ = chamfer_distance(src, trg)
         return loss
 
@@ -139,7 +144,7 @@ def save_figure(path: Path, meshes: Meshes, noisy: Meshes, fitted: Meshes, key) 
     FigureCanvasAgg(fig)
     keys = jax.random.split(key, 3)
     src, trg, fit = (
-        np.asarray(sample_points_from_meshes(k, m, 600))
+        np.asarray(sample_points_from_meshes(m, 600, key=k))
         for k, m in zip(keys, (meshes, noisy, fitted))
     )
     for b, name in enumerate(NAMES):
@@ -233,4 +238,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

@@ -45,6 +45,7 @@ from jax3d.renderer import (  # noqa: E402
     RasterizationSettings,
     look_at_view_transform,
 )
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import save_image  # noqa: E402
 
 
@@ -106,4 +107,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

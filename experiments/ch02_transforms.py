@@ -35,7 +35,7 @@ from jax3d.transforms import (
     so3_exp_map,
     so3_log_map,
 )
-from jax3d.utils import teapot_verts_faces
+from jax3d.utils import enable_compilation_cache, teapot_verts_faces
 from jax3d.vis import save_gif, save_image
 
 COW_NAME = "meshes/cow_mesh/cow.obj"
@@ -259,4 +259,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

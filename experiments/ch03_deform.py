@@ -42,7 +42,7 @@ from jax3d.loss import (
 )
 from jax3d.ops import sample_points_from_meshes
 from jax3d.structures import Meshes
-from jax3d.utils import ico_sphere
+from jax3d.utils import enable_compilation_cache, ico_sphere
 
 CONFIGS = {  # (chamfer, edge, normal consistency, Laplacian) weights
     "deform1": (1.0, 1.0, 0.01, 0.1),
@@ -100,7 +100,7 @@ def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 def loss_terms(deform, src: Meshes, target, key, num_samples: int):
     """(4,) chamfer, edge, normal consistency and Laplacian losses of the deformed sphere."""
     mesh = src.offset_verts(deform)
-    sample = sample_points_from_meshes(key, mesh, num_samples)
+    sample = sample_points_from_meshes(mesh, num_samples, key=key)
     chamfer, _ = chamfer_distance(target, sample)
     return jnp.stack(
         [
@@ -249,4 +249,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

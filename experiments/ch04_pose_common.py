@@ -34,7 +34,7 @@ from jax3d.renderer import (
     look_at_rotation,
 )
 from jax3d.structures import Meshes
-from jax3d.utils import checkerboard, teapot_uvs, teapot_verts_faces
+from jax3d.utils import checkerboard_image, teapot_uvs, teapot_verts_faces
 from jax3d.vis import plot_losses, save_gif, save_image
 
 OUTCOME_COLOURS = {"pose recovered": "tab:green", "threshold at another pose": "tab:orange",
@@ -67,7 +67,7 @@ def teapot_mesh(quick: bool, textured: bool) -> tuple[Meshes, str]:
         source = "procedural"
         if textured:
             verts_uvs, faces_uvs = teapot_uvs(3 if quick else 6)
-            board = checkerboard((128, 128), 4, ((0.9, 0.3, 0.2), (0.2, 0.5, 0.9)))
+            board = checkerboard_image((128, 128), 4, ((0.9, 0.3, 0.2), (0.2, 0.5, 0.9)))
             tex = TexturesUV([board], [faces_uvs], [verts_uvs])
             return mesh.replace(textures=tex), source
     ones = jnp.ones_like(mesh.verts_padded())

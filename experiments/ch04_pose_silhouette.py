@@ -48,6 +48,7 @@ from jax3d.renderer import (  # noqa: E402
     RasterizationSettings,
     SoftSilhouetteShader,
 )
+from jax3d.utils import enable_compilation_cache  # noqa: E402
 
 START = (3.0, 6.9, 2.5)
 SIGMA = 1e-4
@@ -133,4 +134,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

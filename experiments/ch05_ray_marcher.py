@@ -22,6 +22,7 @@ from ch05_ray_sampling import book_cameras, book_raysampler  # noqa: E402
 from ch05_volume_sampling import book_volumes, sample  # noqa: E402
 
 from jax3d.renderer.implicit import EmissionAbsorptionRaymarcher, VolumeRenderer  # noqa: E402
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import image_grid, save_gif, save_image  # noqa: E402
 
 
@@ -67,4 +68,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

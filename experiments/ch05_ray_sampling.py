@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from jax3d.renderer import FoVPerspectiveCameras, look_at_view_transform
 from jax3d.renderer.implicit import NDCMultinomialRaysampler, ray_bundle_to_ray_points
+from jax3d.utils import enable_compilation_cache
 
 NUM_VIEWS, IMAGE_SIZE, N_PTS, MIN_DEPTH, MAX_DEPTH = 10, 64, 50, 0.1, 3.0
 
@@ -86,4 +87,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

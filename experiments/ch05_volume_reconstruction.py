@@ -32,6 +32,7 @@ from jax3d.renderer.implicit import (
     VolumeRenderer,
 )
 from jax3d.structures import Volumes
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import image_grid, plot_losses, save_gif, save_image
 
 VOLUME_EXTENT_WORLD = 3.0
@@ -182,4 +183,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

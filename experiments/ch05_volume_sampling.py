@@ -24,6 +24,7 @@ from ch05_ray_sampling import NUM_VIEWS, book_cameras, book_raysampler  # noqa: 
 
 from jax3d.renderer.implicit import VolumeSampler  # noqa: E402
 from jax3d.structures import Volumes  # noqa: E402
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import image_grid, save_image  # noqa: E402
 
 VOLUME_SIZE, VOXEL_SIZE = 64, 0.1
@@ -86,4 +87,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

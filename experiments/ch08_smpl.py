@@ -32,6 +32,7 @@ from ch08_render_common import on_white, part_colors, render_front  # noqa: E402
 
 from jax3d.io import save_obj  # noqa: E402
 from jax3d.models.smpl import load_smpl, smpl_forward, synthetic_body_model  # noqa: E402
+from jax3d.utils import enable_compilation_cache
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -128,4 +129,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

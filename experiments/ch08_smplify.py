@@ -55,6 +55,7 @@ from jax3d.models.smplify import (  # noqa: E402
     synthetic_gmm_prior,
 )
 from jax3d.ops import corresponding_points_alignment  # noqa: E402
+from jax3d.utils import enable_compilation_cache
 
 # LSP skeleton for drawing: (joint, joint) index pairs
 LSP_BONES = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11), (2, 8), (3, 9),
@@ -313,4 +314,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    enable_compilation_cache()  # compiled programs persist across runs
     main()

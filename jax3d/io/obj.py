@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jax3d.device import as_device
 from jax3d.io.files import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, check_max_bytes, read_limited
 from jax3d.io.mtl import first_material, load_mtl, make_mesh_texture_atlas
 from jax3d.io.obj_parse import MAX_MTLLIBS, parse_obj_bytes
@@ -17,6 +18,7 @@ from jax3d.io.utils import (
     describe,
     folder_of,
     format_rows,
+    no_path_manager,
     open_for_writing,
     resolve_inside,
     write_image,
@@ -60,8 +62,10 @@ def load_obj(
     create_texture_atlas: bool = False,
     texture_atlas_size: int = 4,
     texture_wrap: str | None = "repeat",
-    allow_outside: bool = False,
+    device=None,
+    path_manager=None,
     *,
+    allow_outside: bool = False,
     max_bytes: int = MAX_FILE_BYTES,
     max_image_pixels: int = MAX_IMAGE_PIXELS,
 ):
@@ -80,6 +84,10 @@ def load_obj(
         (white where there is no material; the diffuse colour where there is no image).
       texture_atlas_size: R.
       texture_wrap: "repeat", "clamp" or None: how uvs outside [0, 1] are treated in the atlas.
+      device: PyTorch3D's placement of the outputs; jax3d returns host NumPy arrays, so it is
+        only checked (``jax3d.device`` meaning). Move arrays with ``jnp.asarray`` /
+        ``jax.device_put`` (``load_objs_as_meshes`` places its ``Meshes``).
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
       allow_outside: accept MTL/texture paths leaving the OBJ's folder (refused by default:
         such paths are skipped with a warning, and the mesh loads without them).
       max_bytes: largest OBJ, MTL or image file read, in bytes (default 1 GiB); a larger
@@ -97,6 +105,8 @@ def load_obj(
         is not a regular file (FIFO, device, directory) or a file over ``max_bytes``; or for
         bad arguments.
     """
+    as_device(device)
+    no_path_manager(path_manager)
     verts, faces, aux, _ = load_obj_with_names(
         f, load_textures, create_texture_atlas, texture_atlas_size, texture_wrap, allow_outside,
         max_bytes=max_bytes, max_image_pixels=max_image_pixels,
@@ -193,13 +203,14 @@ def save_obj(
     f,
     verts,
     faces,
+    decimal_places: int | None = None,
+    path_manager=None,
     *,
     normals=None,
     faces_normals_idx=None,
     verts_uvs=None,
     faces_uvs=None,
     texture_map=None,
-    decimal_places: int | None = None,
 ):
     """Save a triangle mesh as OBJ; with ``texture_map``, also ``<stem>.mtl`` and ``<stem>.png``.
 
@@ -212,10 +223,12 @@ def save_obj(
         with an MTL file ``newmtl mesh`` / ``map_Kd <stem>.png`` (requires the uvs).
       decimal_places: digits after the point; None writes 9 significant digits, which
         round-trips float32 exactly.
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
 
     Raises:
       ValueError / TypeError: bad shapes, dtypes, out-of-range indices, non-finite values.
     """
+    no_path_manager(path_manager)
     verts = as_numpy(verts, "verts", ndim=2, last=3, kind="f")
     faces = _check_idx(faces, "faces", len(verts))
     fn = ft = None

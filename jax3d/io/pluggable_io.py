@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jax3d.device import device_put
 from jax3d.io.obj import save_obj
 from jax3d.io.obj_meshes import load_objs_as_meshes
 from jax3d.io.ply import read_ply, save_ply
@@ -93,11 +94,25 @@ def _save_ply_cloud(cloud, path, binary=True, decimal_places=None):
              decimal_places=decimal_places)  # fmt: skip
 
 
+def _as_ext(ext: str) -> str:
+    return ext.lower() if ext.startswith(".") else "." + ext.lower()
+
+
+def _binary(binary) -> bool:
+    """PyTorch3D's ``binary=None`` means the format's default (binary PLY)."""
+    return True if binary is None else bool(binary)
+
+
 class IO:
     """Load and save meshes and point clouds, dispatching on the file extension.
 
-    Built-in formats: ``.obj`` (meshes) and ``.ply`` (meshes and point clouds). More can be
-    added with ``register_meshes_format`` / ``register_pointcloud_format``.
+    ``IO(include_default_formats=True, path_manager=None)`` (PyTorch3D's signature). Built-in
+    formats: ``.obj`` (meshes) and ``.ply`` (meshes and point clouds). More can be added with
+    ``register_meshes_format`` / ``register_pointcloud_format``, either jax3d's way (an
+    extension and two functions) or PyTorch3D's (an interpreter object).
+
+    ``path_manager`` (PyTorch3D's iopath file systems) must be None: jax3d reads local paths.
+    ``device=`` of the loaders places the result (``jax3d.device`` meaning).
 
     Example::
 
@@ -106,25 +121,56 @@ class IO:
         cloud = IO().load_pointcloud("pedestrian.ply")
     """
 
-    def __init__(self):
-        self._mesh_loaders: dict[str, Callable] = {".obj": _load_obj_mesh, ".ply": _load_ply_mesh}
-        self._mesh_savers: dict[str, Callable] = {".obj": _save_obj_mesh, ".ply": _save_ply_mesh}
-        self._cloud_loaders: dict[str, Callable] = {".ply": _load_ply_cloud}
-        self._cloud_savers: dict[str, Callable] = {".ply": _save_ply_cloud}
+    def __init__(self, include_default_formats: bool = True, path_manager=None):
+        if path_manager is not None:
+            raise ValueError("path_manager (iopath) is not supported: jax3d reads local paths")
+        self._mesh_loaders: dict[str, Callable] = {}
+        self._mesh_savers: dict[str, Callable] = {}
+        self._cloud_loaders: dict[str, Callable] = {}
+        self._cloud_savers: dict[str, Callable] = {}
+        self._mesh_interpreters: list = []
+        self._cloud_interpreters: list = []
+        if include_default_formats:
+            self.register_default_formats()
 
-    def register_meshes_format(self, ext: str, load: Callable | None, save: Callable | None):
-        """Use ``load(path, include_textures, **kwargs) -> Meshes`` and ``save(meshes, path,
-        include_textures, **kwargs)`` for files ending in ``ext`` (e.g. ``".off"``)."""
-        ext = ext.lower() if ext.startswith(".") else "." + ext.lower()
+    def register_default_formats(self) -> None:
+        """Register the built-in ``.obj`` and ``.ply`` readers and writers."""
+        self._mesh_loaders.update({".obj": _load_obj_mesh, ".ply": _load_ply_mesh})
+        self._mesh_savers.update({".obj": _save_obj_mesh, ".ply": _save_ply_mesh})
+        self._cloud_loaders[".ply"] = _load_ply_cloud
+        self._cloud_savers[".ply"] = _save_ply_cloud
+
+    def register_meshes_format(self, interpreter, load: Callable | None = None,
+                               save: Callable | None = None) -> None:  # fmt: skip
+        """Add a mesh format.
+
+        - jax3d's form: ``register_meshes_format(".off", load, save)`` with
+          ``load(path, include_textures, **kwargs) -> Meshes`` and ``save(meshes, path,
+          include_textures, **kwargs)`` (either may be None);
+        - PyTorch3D's form: ``register_meshes_format(interpreter)``, an object with
+          ``read(path, include_textures, device, path_manager, **kwargs) -> Meshes | None``
+          and ``save(data, path, path_manager, binary, **kwargs) -> bool`` (None / False: not
+          its format). Interpreters are asked first, the latest registered first.
+        """
+        if not isinstance(interpreter, str):
+            self._mesh_interpreters.append(interpreter)
+            return
+        ext = _as_ext(interpreter)
         if load is not None:
             self._mesh_loaders[ext] = load
         if save is not None:
             self._mesh_savers[ext] = save
 
-    def register_pointcloud_format(self, ext: str, load: Callable | None, save: Callable | None):
-        """Like ``register_meshes_format`` for ``load(path) -> Pointclouds`` / ``save(cloud,
-        path, **kwargs)``."""
-        ext = ext.lower() if ext.startswith(".") else "." + ext.lower()
+    def register_pointcloud_format(self, interpreter, load: Callable | None = None,
+                                   save: Callable | None = None) -> None:  # fmt: skip
+        """Like ``register_meshes_format`` for point clouds: ``load(path, **kwargs) ->
+        Pointclouds`` / ``save(cloud, path, **kwargs)``, or an interpreter object with
+        ``read(path, device, path_manager, **kwargs)`` and ``save(data, path, path_manager,
+        binary, **kwargs)``."""
+        if not isinstance(interpreter, str):
+            self._cloud_interpreters.append(interpreter)
+            return
+        ext = _as_ext(interpreter)
         if load is not None:
             self._cloud_loaders[ext] = load
         if save is not None:
@@ -137,26 +183,53 @@ class IO:
             raise ValueError(f"no {what} for {str(path)!r}: known extensions {sorted(table)}")
         return table[ext]
 
-    def load_mesh(self, path, include_textures: bool = True, **kwargs):
-        """A ``Meshes`` of one mesh. ``.obj``: textures as in ``load_objs_as_meshes`` (extra
-        keyword arguments go there, e.g. ``max_bytes``, ``max_image_pixels``); ``.ply``:
-        vertex colours become ``TexturesVertex`` (``max_bytes`` goes to ``read_ply``)."""
-        return self._pick(self._mesh_loaders, path, "mesh reader")(path, include_textures, **kwargs)
+    def load_mesh(self, path, include_textures: bool = True, device=None, **kwargs):
+        """A ``Meshes`` of one mesh on ``device``. ``.obj``: textures as in
+        ``load_objs_as_meshes`` (extra keyword arguments go there, e.g. ``max_bytes``,
+        ``max_image_pixels``); ``.ply``: vertex colours become ``TexturesVertex``
+        (``max_bytes`` goes to ``read_ply``)."""
+        for interp in reversed(self._mesh_interpreters):
+            mesh = interp.read(path, include_textures=include_textures, device=device,
+                               path_manager=None, **kwargs)  # fmt: skip
+            if mesh is not None:
+                return mesh
+        load = self._pick(self._mesh_loaders, path, "mesh reader")
+        return device_put(load(path, include_textures, **kwargs), device)
 
-    def save_mesh(self, data, path, include_textures: bool = True, **kwargs) -> None:
+    def save_mesh(self, data, path, binary=None, include_textures: bool = True,
+                  **kwargs) -> None:  # fmt: skip
         """Save a ``Meshes`` of one mesh. ``.obj``: a ``TexturesUV`` is written as MTL + PNG;
-        ``.ply``: ``binary=True`` (default) or ascii, ``TexturesVertex`` RGB as colours.
-        ``decimal_places`` as in ``save_obj`` / ``save_ply``."""
+        ``.ply``: binary (``binary`` None or True) or ascii, ``TexturesVertex`` RGB as
+        colours. ``decimal_places`` as in ``save_obj`` / ``save_ply``."""
         _single(data, "mesh")
-        self._pick(self._mesh_savers, path, "mesh writer")(data, path, include_textures, **kwargs)
+        for interp in reversed(self._mesh_interpreters):
+            if interp.save(data, path, path_manager=None, binary=binary,
+                           include_textures=include_textures, **kwargs):  # fmt: skip
+                return
+        save = self._pick(self._mesh_savers, path, "mesh writer")
+        if _ext(path) == ".ply" and save is _save_ply_mesh:
+            kwargs["binary"] = _binary(binary)
+        save(data, path, include_textures, **kwargs)
 
-    def load_pointcloud(self, path, **kwargs):
-        """A ``Pointclouds`` of one cloud: PLY vertices, with normals and RGB features
-        (keyword arguments such as ``max_bytes`` go to ``read_ply``)."""
-        return self._pick(self._cloud_loaders, path, "point cloud reader")(path, **kwargs)
+    def load_pointcloud(self, path, device=None, **kwargs):
+        """A ``Pointclouds`` of one cloud on ``device``: PLY vertices, with normals and RGB
+        features (keyword arguments such as ``max_bytes`` go to ``read_ply``)."""
+        for interp in reversed(self._cloud_interpreters):
+            cloud = interp.read(path, device=device, path_manager=None, **kwargs)
+            if cloud is not None:
+                return cloud
+        load = self._pick(self._cloud_loaders, path, "point cloud reader")
+        return device_put(load(path, **kwargs), device)
 
-    def save_pointcloud(self, data, path, **kwargs) -> None:
-        """Save a ``Pointclouds`` of one cloud (``binary=True``, ``decimal_places``); RGB
-        features are written as colours, other feature sizes are not written."""
+    def save_pointcloud(self, data, path, binary=None, **kwargs) -> None:
+        """Save a ``Pointclouds`` of one cloud (binary PLY unless ``binary=False``,
+        ``decimal_places``); RGB features are written as colours, other feature sizes are
+        not written."""
         _single(data, "point cloud")
-        self._pick(self._cloud_savers, path, "point cloud writer")(data, path, **kwargs)
+        for interp in reversed(self._cloud_interpreters):
+            if interp.save(data, path, path_manager=None, binary=binary, **kwargs):
+                return
+        save = self._pick(self._cloud_savers, path, "point cloud writer")
+        if save is _save_ply_cloud:
+            kwargs["binary"] = _binary(binary)
+        save(data, path, **kwargs)

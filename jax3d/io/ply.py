@@ -9,7 +9,7 @@ import numpy as np
 from jax3d.io.files import MAX_FILE_BYTES, read_limited
 from jax3d.io.obj_parse import fan_triangulate
 from jax3d.io.ply_read import PlyTable, read_ply_tables
-from jax3d.io.utils import as_numpy, describe, file_error, open_for_writing
+from jax3d.io.utils import as_numpy, describe, file_error, no_path_manager, open_for_writing
 
 _COLOUR_NAMES = (("red", "green", "blue", "alpha"), ("r", "g", "b", "a"))
 _FACE_LISTS = ("vertex_indices", "vertex_index")
@@ -125,12 +125,14 @@ def _faces(table: PlyTable, num_verts: int, source: str) -> np.ndarray:
     return items[fan_triangulate(lengths)].astype(np.int32).reshape(-1, 3)
 
 
-def load_ply(f, *, max_bytes: int = MAX_FILE_BYTES):
+def load_ply(f, *, path_manager=None, max_bytes: int = MAX_FILE_BYTES):
     """Load a PLY mesh as ``(verts (V, 3) float32, faces (F, 3) int32)`` NumPy arrays.
 
     Faces are ``(0, 3)`` for a point cloud. See ``read_ply`` for normals, colours, the size
-    limit ``max_bytes`` and errors.
+    limit ``max_bytes`` and errors. ``path_manager`` must be None (PyTorch3D's iopath file
+    systems are not supported).
     """
+    no_path_manager(path_manager)
     mesh = read_ply(f, max_bytes=max_bytes)
     faces = mesh.faces if mesh.faces is not None else np.zeros((0, 3), np.int32)
     return mesh.verts, faces
@@ -141,10 +143,11 @@ def save_ply(
     verts,
     faces=None,
     verts_normals=None,
-    verts_colors=None,
     ascii: bool = False,
     decimal_places: int | None = None,
+    path_manager=None,
     *,
+    verts_colors=None,
     big_endian: bool = False,
 ) -> None:
     """Save a mesh or point cloud as PLY.
@@ -160,11 +163,13 @@ def save_ply(
       ascii: write ascii instead of binary.
       decimal_places: ascii only: digits after the point; None writes 9 significant digits
         (exact for float32).
+      path_manager: must be None (PyTorch3D's iopath file systems are not supported).
       big_endian: binary only: ``binary_big_endian`` instead of little endian.
 
     Raises:
       ValueError / TypeError: bad shapes or dtypes, non-finite values, indices out of range.
     """
+    no_path_manager(path_manager)
     verts = as_numpy(verts, "verts", ndim=2, last=3, kind="f")
     cols = [("x", verts[:, 0]), ("y", verts[:, 1]), ("z", verts[:, 2])]
     for arg, names in ((verts_normals, "nx ny nz"), (verts_colors, "red green blue")):

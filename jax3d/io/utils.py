@@ -24,6 +24,13 @@ PathOrFile = str | os.PathLike | IO
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "TGA", "TIFF", "GIF", "PPM", "WEBP")
 
 
+def no_path_manager(path_manager) -> None:
+    """PyTorch3D's ``path_manager`` (iopath file systems): only None is accepted."""
+    if path_manager is not None:
+        raise ValueError("path_manager (iopath) is not supported: jax3d reads and writes local "
+                         "paths and file objects")  # fmt: skip
+
+
 def file_error(source: str, where: str, message: str) -> ValueError:
     """``ValueError("<source>, <where>: <message>")``; ``where`` is e.g. ``"line 12"``."""
     return ValueError(f"{source}, {where}: {message}")

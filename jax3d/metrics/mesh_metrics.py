@@ -187,10 +187,10 @@ def compare_meshes(
     gt_points_scale = gs if m == n else gs[:1]
     k_pred, k_gt = jax.random.split(key)
     pred_points, pred_normals = sample_points_from_meshes(
-        k_pred, pred_meshes, num_samples, return_normals=True
+        pred_meshes, num_samples, return_normals=True, key=k_pred
     )
     gt_points, gt_normals = sample_points_from_meshes(
-        k_gt, gt_meshes, num_samples, return_normals=True
+        gt_meshes, num_samples, return_normals=True, key=k_gt
     )
     pred_points = pred_points * ps[:, None, None]
     gt_points = gt_points * gt_points_scale[:, None, None]

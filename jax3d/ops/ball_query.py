@@ -82,6 +82,7 @@ def ball_query(
     K: int = 500,
     radius: float = 0.2,
     return_nn: bool = True,
+    skip_points_outside_cube: bool = False,
 ) -> KNN:
     """First ``K`` points of ``p2`` (in index order) within ``radius`` of each ``p1`` point.
 
@@ -92,6 +93,9 @@ def ball_query(
         K: maximum neighbours per point (static Python int).
         radius: ball radius (strict: ``dist^2 < radius^2``); may be a traced scalar.
         return_nn: also return the gathered neighbours.
+        skip_points_outside_cube: PyTorch3D's speed-up for sorted clouds (skip candidates
+            outside the ball's bounding cube); it never changes the result, and jax3d's
+            tiled search does not need it, so it is accepted and ignored.
 
     Returns:
         ``KNN(dists, idx, knn)``: ``dists (N, P1, K)`` squared distances, ``idx (N, P1, K)

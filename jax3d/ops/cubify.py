@@ -7,6 +7,7 @@ reports what did not fit: Mesh R-CNN cubifies its predicted voxels inside the tr
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -14,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax3d.device import device_put
 from jax3d.structures import Meshes
 
 __all__ = ["CubifyResult", "cubify", "cubify_padded"]
@@ -81,13 +83,17 @@ def _check(voxels, thresh, align) -> np.ndarray:
     return vox
 
 
-def cubify(voxels, thresh: float, *, align: str = "topleft") -> Meshes:
+def cubify(voxels, thresh: float, *, feats=None, device=None, align: str = "topleft") -> Meshes:
     """Replace each occupied voxel by a cube; shared corners are merged, inner sides dropped.
 
     Args:
         voxels: (N, D, H, W) occupancy probabilities (concrete; not jittable since the mesh
             size depends on the values).
         thresh: a voxel is occupied when `voxels >= thresh` (PyTorch3D's comparison).
+        feats: optional (N, K, D, H, W) colours of the voxels; with `align="center"` the
+            meshes get a `TexturesAtlas` (R = 1) giving every face its voxel's colour, as in
+            PyTorch3D (other alignments ignore them, with a warning).
+        device: placement of the output (`jax3d.device` meaning; None: JAX's default).
         align: how the cube corners relate to the grid locations, as in PyTorch3D:
             "topleft": voxel (d, h, w) spans grid points [w, w+1] x [h, h+1] x [d, d+1] and
             grid point i maps to `2 i / (size - 1) - 1` (voxel corners at the centres' grid);
@@ -114,7 +120,25 @@ def cubify(voxels, thresh: float, *, align: str = "topleft") -> Meshes:
         used = np.unique(used_corners)
         verts_list.append(grid[used])
         faces_list.append(np.searchsorted(used, used_corners).astype(np.int32).reshape(-1, 3))
-    return Meshes(verts_list, faces_list)
+    textures = _face_colours(feats, (N, D, H, W), align, n, h, w, d)
+    return device_put(Meshes(verts_list, faces_list, textures), device)
+
+
+def _face_colours(feats, shape, align, n, h, w, d):
+    """TexturesAtlas (R = 1) with each face coloured by its voxel, or None."""
+    if feats is None:
+        return None
+    if align != "center":
+        warnings.warn('cubify: feats are used with align="center" only; ignored', stacklevel=3)
+        return None
+    feats = np.asarray(feats, np.float32)
+    N, D, H, W = shape
+    if feats.ndim != 5 or feats.shape[0] != N or feats.shape[2:] != (D, H, W):
+        raise ValueError(f"feats must be ({N}, K, {D}, {H}, {W}), got {feats.shape}")
+    from jax3d.renderer.mesh.textures import TexturesAtlas  # renderer and ops are peers
+
+    colours = feats[n, :, d, h, w]  # (T, K): faces are ordered by (n, h, w, d, side)
+    return TexturesAtlas([colours[n == b][:, None, None, :] for b in range(N)])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -51,8 +51,8 @@ def _apply_similarity(x, R, T, s):
 def _umeyama(x, y, weights, *, estimate_scale, allow_reflection, eps):
     """Weighted Umeyama: ``x, y (N, P, d)``, ``weights (N, P)`` -> SimilarityTransform."""
     dim = x.shape[2]
-    xmu = wmean(x, weights, eps)
-    ymu = wmean(y, weights, eps)
+    xmu = wmean(x, weights, eps=eps)
+    ymu = wmean(y, weights, eps=eps)
     xc = (x - xmu) * weights[:, :, None]
     yc = (y - ymu) * weights[:, :, None]
     total = jnp.maximum(jnp.sum(weights, axis=1), eps)

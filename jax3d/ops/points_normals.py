@@ -47,7 +47,11 @@ def _local_frames(points, num_points, *, k, disambiguate):
 
 
 def estimate_pointcloud_local_coord_frames(
-    pointclouds, neighborhood_size: int = 50, disambiguate_directions: bool = True
+    pointclouds,
+    neighborhood_size: int = 50,
+    disambiguate_directions: bool = True,
+    *,
+    use_symeig_workaround: bool = True,
 ):
     """Principal curvatures and directions of every point.
 
@@ -55,6 +59,8 @@ def estimate_pointcloud_local_coord_frames(
         pointclouds: ``(N, P, 3) float32`` or a ``Pointclouds``.
         neighborhood_size: neighbours per covariance (static int, < each cloud's size).
         disambiguate_directions: make the signs of neighbouring frames consistent.
+        use_symeig_workaround: PyTorch3D's choice of a 3x3 eigen-solver; jax3d always uses
+            ``jnp.linalg.eigh``, so it is accepted and ignored.
 
     Returns:
         ``(curvatures (N, P, 3), local_coord_frames (N, P, 3, 3))``: eigenvalues in
@@ -82,7 +88,11 @@ def estimate_pointcloud_local_coord_frames(
 
 
 def estimate_pointcloud_normals(
-    pointclouds, neighborhood_size: int = 50, disambiguate_directions: bool = True
+    pointclouds,
+    neighborhood_size: int = 50,
+    disambiguate_directions: bool = True,
+    *,
+    use_symeig_workaround: bool = True,
 ):
     """Unit normals ``(N, P, 3)`` of the points of ``pointclouds`` (padded for Pointclouds).
 

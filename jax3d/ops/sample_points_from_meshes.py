@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.ops._padded_edges import faces_valid_mask, padded_mesh_arrays
+from jax3d.prng import require_key
 from jax3d.safe_math import safe_norm
 
 __all__ = ["sample_points_from_meshes"]
@@ -83,18 +84,18 @@ def _vertex_features(meshes):
 def _check_args(key, verts, num_samples) -> None:
     if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
-    if not isinstance(key, jax.Array) or key.shape not in ((2,), ()):
-        raise TypeError(f"key must be a jax.random key, got {type(key).__name__}")
+    require_key(key, "sample_points_from_meshes")
     if not isinstance(verts, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(verts))):
         raise ValueError("Meshes contain nan or inf.")
 
 
 def sample_points_from_meshes(
-    key: jax.Array,
     meshes,
     num_samples: int = 10000,
     return_normals: bool = False,
     return_textures: bool = False,
+    *,
+    key: jax.Array,
 ):
     """Sample points uniformly over the surface of each mesh (PyTorch3D semantics).
 
@@ -103,8 +104,10 @@ def sample_points_from_meshes(
     choice of faces is not differentiated; the points are differentiable w.r.t. the vertices.
     Jitted internally; also works inside `jax.jit` with `num_samples` static.
 
+    Example (PyTorch3D's call plus the key): ``sample_points_from_meshes(meshes, 5000,
+    key=jax.random.key(0))``.
+
     Args:
-        key: a `jax.random` key.
         meshes: `Meshes` batch of B meshes.
         num_samples: S, points per mesh (static).
         return_normals: also return the unit normal of the sampled face at each point
@@ -113,6 +116,8 @@ def sample_points_from_meshes(
             meshes' per-vertex textures (`textures.verts_features_padded()`, as
             TexturesVertex); raises ValueError without textures and NotImplementedError for
             textures of another kind.
+        key: a `jax.random` key (required, keyword-only, so that PyTorch3D's positional
+            parameters keep their places).
 
     Returns:
         samples: (B, S, 3) float32; `samples[b, s]` is a point on mesh b. Meshes without faces
@@ -121,6 +126,10 @@ def sample_points_from_meshes(
         textures: (B, S, C) float32, when `return_textures`.
         Order: `samples[, normals][, textures]`, a tuple when more than one.
     """
+    if isinstance(meshes, jax.Array):
+        raise TypeError("sample_points_from_meshes: meshes must be a jax3d.structures.Meshes, "
+                        "got an array; the PRNG key is keyword-only: "
+                        "sample_points_from_meshes(meshes, num_samples, key=key)")
     verts, faces, _, num_faces = padded_mesh_arrays(meshes, "sample_points_from_meshes")
     _check_args(key, verts, num_samples)
     feats = _vertex_features(meshes) if return_textures else None

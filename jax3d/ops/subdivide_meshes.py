@@ -114,6 +114,24 @@ class SubdivideMeshes:
             new_feats = new_feats[mask]
         return new_meshes, new_feats
 
+    def subdivide_homogeneous(self, meshes, feats=None):
+        """Subdivide a batch sharing one topology (``meshes[0]``'s, precomputed at
+        construction: PyTorch3D's homogeneous mode); same call and returns as the object."""
+        if not self.precomputed:
+            raise ValueError("subdivide_homogeneous needs SubdivideMeshes(meshes) (a topology)")
+        return self(meshes, feats)
+
+    def subdivide_heterogenerous(self, meshes, feats=None):  # (sic) PyTorch3D's name
+        """Subdivide each mesh with its own topology (PyTorch3D's heterogeneous mode, spelt
+        as in PyTorch3D); same call and returns as the object."""
+        return SubdivideMeshes()(meshes, feats)
+
+    def subdivide_faces(self, meshes) -> jax.Array:
+        """``(4 sum F_b, 3) int32`` faces of the subdivided ``meshes``, packed: indices into
+        the subdivided meshes' packed vertices (each mesh's old vertices, then one new vertex
+        per edge). Needs concrete lengths."""
+        return self.subdivide_heterogenerous(meshes).faces_packed()
+
     def _homogeneous(self, verts, feats):
         B, V = verts.shape[:2]
         if V != self._num_verts:

@@ -19,6 +19,8 @@ __all__ = [
     "as_points",
     "resolve_lengths",
     "convert_pointclouds_to_tensor",
+    "eyes",
+    "get_point_covariances",
     "is_pointclouds",
     "masked_gather",
     "wmean",
@@ -82,9 +84,9 @@ def resolve_lengths(lengths, n: int, p: int, name: str) -> jax.Array:
     return jnp.asarray(arr, jnp.int32)
 
 
-def is_pointclouds(x) -> bool:
+def is_pointclouds(pcl) -> bool:
     """True for a ``Pointclouds``-like structure (anything with ``points_padded``)."""
-    return hasattr(x, "points_padded") and hasattr(x, "num_points_per_cloud")
+    return hasattr(pcl, "points_padded") and hasattr(pcl, "num_points_per_cloud")
 
 
 def convert_pointclouds_to_tensor(pcl, name: str = "pointclouds"):
@@ -116,14 +118,59 @@ def masked_gather(points: jax.Array, idx: jax.Array) -> jax.Array:
     return got.reshape(*idx.shape, points.shape[-1])
 
 
-def wmean(x: jax.Array, weight: jax.Array | None = None, eps: float = 1e-9) -> jax.Array:
-    """Weighted mean over the point axis, keeping it: ``(N, P, D), (N, P) -> (N, 1, D)``.
+def wmean(x: jax.Array, weight: jax.Array | None = None, dim=-2, keepdim: bool = True,
+          eps: float = 1e-9) -> jax.Array:  # fmt: skip
+    """Weighted mean of ``x (..., D)`` over ``dim`` (PyTorch3D's ``wmean``).
 
-    ``sum_p w x / max(sum_p w, eps)``; plain mean when ``weight`` is None.
+    Args:
+        x: ``(*, D)`` float; the last axis holds coordinates (never averaged by the weights).
+        weight: None or non-negative ``(*,)`` weights broadcastable to ``x.shape[:-1]``.
+        dim: int or tuple of axes of ``x`` to average over (default the point axis -2).
+        keepdim: keep the averaged axes with size 1.
+        eps: lower bound of the weight sum.
+
+    Returns:
+        ``mean(x, dim)`` without weights, else ``sum(x w, dim) / max(sum(w, dim), eps)``;
+        e.g. ``(N, P, D), (N, P) -> (N, 1, D)`` with the defaults.
     """
+    x = jnp.asarray(x)
     if weight is None:
-        return jnp.mean(x, axis=-2, keepdims=True)
+        return jnp.mean(x, axis=dim, keepdims=keepdim)
+    weight = jnp.asarray(weight)
+    if any(a != b and a != 1 and b != 1
+           for a, b in zip(x.shape[-2::-1], weight.shape[::-1])):  # fmt: skip
+        raise ValueError(f"wmean: weight {weight.shape} is not broadcastable to x {x.shape}")
     w = weight[..., None].astype(x.dtype)
-    return jnp.sum(x * w, axis=-2, keepdims=True) / jnp.maximum(
-        jnp.sum(w, axis=-2, keepdims=True), eps
-    )
+    total = jnp.sum(jnp.broadcast_to(w, jnp.broadcast_shapes(w.shape, x.shape[:-1] + (1,))),
+                    axis=dim, keepdims=keepdim)  # fmt: skip
+    return jnp.sum(x * w, axis=dim, keepdims=keepdim) / jnp.maximum(total, eps)
+
+
+def eyes(dim: int, N: int, device=None, dtype=jnp.float32) -> jax.Array:  # noqa: N803
+    """``(N, dim, dim)`` identity matrices (``device``: ``jax3d.device`` meaning)."""
+    from jax3d.device import device_put
+
+    return device_put(jnp.broadcast_to(jnp.eye(dim, dtype=dtype), (N, dim, dim)), device)
+
+
+def get_point_covariances(points_padded, num_points_per_cloud, neighborhood_size: int):
+    """Covariance of each point's ``K = neighborhood_size`` nearest neighbours (itself
+    included), as in PyTorch3D.
+
+    Args:
+        points_padded: ``(N, P, D)`` float padded clouds.
+        num_points_per_cloud: ``(N,)`` int lengths.
+        neighborhood_size: ``K`` (static int).
+
+    Returns:
+        ``(covariances (N, P, D, D), k_nearest_neighbors (N, P, K, D))`` with
+        ``cov = mean_k (q_k - mean q)(q_k - mean q)^T`` over the neighbours ``q``.
+    """
+    from jax3d.ops.knn import knn_points
+
+    pts = as_points(points_padded, "points_padded")
+    lengths = resolve_lengths(num_points_per_cloud, pts.shape[0], pts.shape[1],
+                              "num_points_per_cloud")  # fmt: skip
+    knns = knn_points(pts, pts, lengths, lengths, K=int(neighborhood_size), return_nn=True).knn
+    diff = knns - jnp.mean(knns, axis=2, keepdims=True)
+    return jnp.einsum("npki,npkj->npij", diff, diff) / knns.shape[2], knns

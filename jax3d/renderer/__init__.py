@@ -14,12 +14,17 @@ from jax3d.renderer.camera_conversions import (
     opengl_c2w_from_cameras,
     opengl_c2w_from_R_T,
 )
+from jax3d.renderer.camera_utils import join_cameras_as_batch, rotate_on_spot
 from jax3d.renderer.cameras import (
     CamerasBase,
     FoVOrthographicCameras,
     FoVPerspectiveCameras,
+    OpenGLOrthographicCameras,
+    OpenGLPerspectiveCameras,
     OrthographicCameras,
     PerspectiveCameras,
+    SfMOrthographicCameras,
+    SfMPerspectiveCameras,
     camera_position_from_spherical_angles,
     get_ndc_to_screen_transform,
     get_screen_to_ndc_transform,
@@ -32,6 +37,7 @@ from jax3d.renderer.implicit import (
     EmissionAbsorptionRaymarcher,
     GridRaysampler,
     HarmonicEmbedding,
+    HeterogeneousRayBundle,
     ImplicitRenderer,
     MonteCarloRaysampler,
     MultinomialRaysampler,
@@ -42,6 +48,7 @@ from jax3d.renderer.implicit import (
     VolumeSampler,
     alpha_composite,
     ray_bundle_to_ray_points,
+    ray_bundle_variables_to_ray_points,
 )
 from jax3d.renderer.lighting import (
     AmbientLights,
@@ -64,6 +71,7 @@ from jax3d.renderer.mesh.shader import (
 )
 from jax3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
 from jax3d.renderer.mesh.textures import (
+    Textures,
     TexturesAtlas,
     TexturesUV,
     TexturesVertex,
@@ -77,6 +85,12 @@ from jax3d.renderer.points import (
     PointsRasterizer,
     PointsRenderer,
     rasterize_points,
+)
+from jax3d.renderer.utils import (
+    TensorProperties,
+    convert_to_tensors_and_broadcast,
+    ndc_grid_sample,
+    ndc_to_grid_sample_coords,
 )
 
 __all__: list[str] = [
@@ -106,6 +120,7 @@ __all__: list[str] = [
     "EmissionAbsorptionRaymarcher",
     "GridRaysampler",
     "HarmonicEmbedding",
+    "HeterogeneousRayBundle",
     "ImplicitRenderer",
     "MonteCarloRaysampler",
     "MultinomialRaysampler",
@@ -116,6 +131,7 @@ __all__: list[str] = [
     "VolumeSampler",
     "alpha_composite",
     "ray_bundle_to_ray_points",
+    "ray_bundle_variables_to_ray_points",
     "AlphaCompositor",
     "NormWeightedCompositor",
     "PointFragments",
@@ -128,14 +144,19 @@ __all__: list[str] = [
     "RasterizationSettings",
     "estimate_memory",
     "rasterize_meshes",
+    "Textures",
     "TexturesAtlas",
     "TexturesUV",
     "TexturesVertex",
     "CamerasBase",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
+    "OpenGLOrthographicCameras",
+    "OpenGLPerspectiveCameras",
     "OrthographicCameras",
     "PerspectiveCameras",
+    "SfMOrthographicCameras",
+    "SfMPerspectiveCameras",
     "camera_position_from_spherical_angles",
     "get_ndc_to_screen_transform",
     "get_screen_to_ndc_transform",
@@ -148,4 +169,10 @@ __all__: list[str] = [
     "opencv_from_cameras_projection",
     "opengl_c2w_from_R_T",
     "opengl_c2w_from_cameras",
+    "join_cameras_as_batch",
+    "rotate_on_spot",
+    "TensorProperties",
+    "convert_to_tensors_and_broadcast",
+    "ndc_grid_sample",
+    "ndc_to_grid_sample_coords",
 ]

@@ -76,7 +76,10 @@ def join_meshes_as_batch(meshes: Sequence[Meshes], include_textures: bool = True
     num_verts = jnp.concatenate([m.num_verts for m in meshes])
     num_faces = jnp.concatenate([m.num_faces for m in meshes])
     textures = _join_textures(meshes, include_textures)
-    return Meshes._from_fields(verts, faces, num_verts, num_faces, textures)
+    normals = None  # given vertex normals survive only when every input has them
+    if all(m.verts_normals is not None for m in meshes):
+        normals = jnp.concatenate([_pad_axis1(m.verts_normals, v_max, 0.0) for m in meshes])
+    return Meshes._from_fields(verts, faces, num_verts, num_faces, textures, normals)
 
 
 def join_meshes_as_scene(meshes: Meshes | Sequence[Meshes],

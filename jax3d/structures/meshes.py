@@ -20,10 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.safe_math import safe_norm, safe_normalize
-from jax3d.structures.pytree import ImmutablePytree
+from jax3d.structures.pytree import ImmutablePytree, in_place_error
 from jax3d.structures.utils import (
     concrete_numpy,
-    detach_tree,
     exclusive_cumsum,
     is_traced,
     lengths_mask,
@@ -31,7 +30,6 @@ from jax3d.structures.utils import (
     masked_fill,
     pack_padded,
     padded_to_packed_index,
-    to_device,
 )
 
 __all__ = ["Meshes"]
@@ -39,7 +37,7 @@ __all__ = ["Meshes"]
 # Vectors shorter than this normalise to v / eps (PyTorch's F.normalize eps is 1e-6 here).
 _NORMAL_EPS = 1e-6
 
-_FIELDS = ("verts", "faces", "num_verts", "num_faces", "textures")
+_FIELDS = ("verts", "faces", "num_verts", "num_faces", "textures", "verts_normals")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,7 +186,8 @@ def _verts_normals(verts, faces, num_verts, num_faces) -> jax.Array:
 class Meshes(ImmutablePytree):
     """A batch of ``B`` triangle meshes, possibly of different sizes.
 
-    ``Meshes(verts, faces, textures=None, *, num_verts=None, num_faces=None)`` where
+    ``Meshes(verts, faces, textures=None, *, verts_normals=None, num_verts=None,
+    num_faces=None)`` where
 
     - ``verts``: list of ``B`` arrays ``(V_i, 3)`` float, or padded ``(B, V, 3)``;
     - ``faces``: list of ``B`` arrays ``(F_i, 3)`` int indexing that mesh's vertices, or
@@ -196,9 +195,14 @@ class Meshes(ImmutablePytree):
     - ``num_verts``/``num_faces``: ``(B,)`` int lengths for padded input. Defaults: all ``V``
       vertices are valid, and a face row is valid when its first index is not -1.
     - ``textures``: any textures pytree; carried opaquely (see ``docs/design.md``).
+    - ``verts_normals``: optional vertex normals, a list of ``(V_i, 3)`` or padded
+      ``(B, V, 3)`` (PyTorch3D's argument); when given, ``verts_normals_*`` return them instead
+      of computing normals, until the vertices change (``offset_verts`` by a constant keeps
+      them, other vertex updates drop them).
 
     Rows past the lengths are reset to 0 (verts) and -1 (faces). The object is an immutable
-    pytree whose leaves are ``verts, faces, num_verts, num_faces, textures``: pass it through
+    pytree whose leaves are ``verts, faces, num_verts, num_faces, textures, verts_normals``
+    (the last two may be None): pass it through
     ``jax.jit``, or close over it and differentiate with respect to ``update_padded``'s input.
     Construction from padded arrays is jit-safe; from lists it needs only static shapes.
     """
@@ -206,7 +210,8 @@ class Meshes(ImmutablePytree):
     __slots__ = _FIELDS
     _fields = _FIELDS
 
-    def __init__(self, verts, faces, textures=None, *, num_verts=None, num_faces=None):
+    def __init__(self, verts, faces, textures=None, *, verts_normals=None, num_verts=None,
+                 num_faces=None):
         if isinstance(verts, (list, tuple)):
             if num_verts is not None or num_faces is not None:
                 raise ValueError("num_verts/num_faces are only accepted with padded verts/faces")
@@ -215,7 +220,8 @@ class Meshes(ImmutablePytree):
             raise TypeError("faces is a list, so verts must be a list too (or pass both padded)")
         else:
             fields = _from_padded(verts, faces, num_verts, num_faces)
-        self._assign((*fields, textures))
+        normals = None if verts_normals is None else _verts_normals_input(verts_normals, *fields)
+        self._assign((*fields, textures, normals))
 
     def __len__(self) -> int:
         return self.verts.shape[0]
@@ -223,20 +229,6 @@ class Meshes(ImmutablePytree):
     def __repr__(self) -> str:
         return (f"Meshes(B={len(self)}, verts={tuple(self.verts.shape)}, "
                 f"faces={tuple(self.faces.shape)}, textures={type(self.textures).__name__})")
-
-    # -- PyTorch3D porting helpers ---------------------------------------------------------------
-
-    def clone(self):
-        """``self``: the structure is immutable, so a copy is never needed."""
-        return self
-
-    def detach(self):
-        """Same structure with ``jax.lax.stop_gradient`` on its float arrays."""
-        return detach_tree(self)
-
-    def to(self, device):
-        """Arrays moved to ``device`` when it is a ``jax.Device`` (device strings are ignored)."""
-        return to_device(self, device)
 
     # -- lengths, masks and index maps ----------------------------------------------------------
 
@@ -349,12 +341,19 @@ class Meshes(ImmutablePytree):
         """
         return _faces_normals(self.verts, self.faces, self.num_faces)
 
+    def has_verts_normals(self) -> bool:
+        """True when vertex normals were given (``verts_normals=``) and still hold."""
+        return self.verts_normals is not None
+
     def verts_normals_padded(self) -> jax.Array:
-        """``(B, V, 3)`` vertex normals: normalised area-weighted sum of incident face normals.
+        """``(B, V, 3)`` vertex normals: the given ``verts_normals``, else the normalised
+        area-weighted sum of incident face normals.
 
         Matches PyTorch3D (sum of ``(v1-v0) x (v2-v0)`` over incident faces, then
         ``x / max(|x|, 1e-6)``). Padding rows and isolated vertices are 0. Jit-safe.
         """
+        if self.verts_normals is not None:
+            return self.verts_normals
         return _verts_normals(self.verts, self.faces, self.num_verts, self.num_faces)
 
     def _pack_faces(self, x: jax.Array, what: str) -> jax.Array:
@@ -436,29 +435,32 @@ class Meshes(ImmutablePytree):
         new = _as_float(new_verts_padded, "new_verts_padded")
         if new.shape != self.verts.shape:
             raise ValueError(f"new_verts_padded must be {self.verts.shape}, got {new.shape}")
-        return self.replace(verts=masked_fill(new, self.verts_mask(), 0.0))
+        return self.replace(verts=masked_fill(new, self.verts_mask(), 0.0), verts_normals=None)
 
-    def offset_verts(self, vert_offsets: jax.Array) -> Meshes:
+    def offset_verts(self, vert_offsets_packed: jax.Array) -> Meshes:
         """Add offsets to the vertices.
 
         Args:
-            vert_offsets: ``(3,)`` (same offset everywhere), packed ``(sum V_i, 3)`` (needs
-                concrete lengths) or padded ``(B, V, 3)`` (jit-safe; padding ignored).
+            vert_offsets_packed: ``(3,)`` (same offset everywhere; keeps given normals),
+                packed ``(sum V_i, 3)`` (needs concrete lengths) or padded ``(B, V, 3)``
+                (jit-safe; padding ignored).
         """
-        d = _as_float(vert_offsets, "vert_offsets")
+        d = _as_float(vert_offsets_packed, "vert_offsets_packed")
         if d.shape == (3,):
-            d = jnp.broadcast_to(d, self.verts.shape)
-        elif d.ndim == 2 and d.shape[1] == 3:
+            moved = self.update_padded(self.verts + jnp.broadcast_to(d, self.verts.shape))
+            return moved.replace(verts_normals=self.verts_normals)
+        if d.ndim == 2 and d.shape[1] == 3:
             nv = self._concrete("num_verts", "offset_verts(packed offsets)")
             if d.shape[0] != int(nv.sum()):
-                raise ValueError(f"packed vert_offsets must be ({int(nv.sum())}, 3), got {d.shape}")
+                raise ValueError(f"packed vert_offsets_packed must be ({int(nv.sum())}, 3), "
+                                 f"got {d.shape}")
             idx = padded_to_packed_index(nv, self.verts.shape[1])
             b, v = self.verts.shape[:2]
             d = jnp.zeros((b * v, 3), d.dtype).at[idx].set(d).reshape(b, v, 3)
         elif d.shape != self.verts.shape:
             raise ValueError(
-                f"vert_offsets must be (3,), packed (sum V_i, 3) or padded {self.verts.shape}, "
-                f"got {d.shape}"
+                f"vert_offsets_packed must be (3,), packed (sum V_i, 3) or padded "
+                f"{self.verts.shape}, got {d.shape}"
             )
         return self.update_padded(self.verts + d)
 
@@ -469,7 +471,33 @@ class Meshes(ImmutablePytree):
             s = jnp.broadcast_to(s, (len(self),))
         if s.shape != (len(self),):
             raise ValueError(f"scale must be a scalar or ({len(self)},), got {s.shape}")
-        return self.replace(verts=self.verts * s[:, None, None])
+        return self.replace(verts=self.verts * s[:, None, None], verts_normals=None)
+
+    def offset_verts_(self, vert_offsets_packed):
+        """PyTorch3D's in-place ``offset_verts_``: raises ``TypeError`` (structures are
+        immutable); use ``meshes = meshes.offset_verts(vert_offsets_packed)``."""
+        raise in_place_error("Meshes", "offset_verts_", "meshes = meshes.offset_verts(offsets)")
+
+    def scale_verts_(self, scale):
+        """PyTorch3D's in-place ``scale_verts_``: raises ``TypeError``; use
+        ``meshes = meshes.scale_verts(scale)``."""
+        raise in_place_error("Meshes", "scale_verts_", "meshes = meshes.scale_verts(scale)")
+
+    def laplacian_packed(self):
+        """``(sum V_i, sum V_i)`` uniform Laplacian of the packed vertices, a
+        ``jax.experimental.sparse.BCOO`` (``jax3d.ops.laplacian(verts_packed(),
+        edges_packed())``: ``L[i, j] = 1 / deg(i)`` for neighbours, ``L[i, i] = -1``).
+        Needs concrete lengths."""
+        from jax3d.ops.laplacian_matrices import laplacian  # ops sit above structures
+
+        return laplacian(self.verts_packed(), self.edges_packed())
+
+    def sample_textures(self, fragments):
+        """``textures.sample_textures(fragments, meshes=self)``: ``(N, H, W, K, C)`` texels of
+        the rasterized faces (see ``jax3d.renderer.sample_textures``)."""
+        if self.textures is None:
+            raise ValueError("Meshes does not have textures")
+        return self.textures.sample_textures(fragments, meshes=self)
 
     # -- batch manipulation ---------------------------------------------------------------------
 
@@ -483,19 +511,66 @@ class Meshes(ImmutablePytree):
         textures = self.textures
         if textures is not None:
             textures = _call_textures(textures, "__getitem__", idx)
+        normals = None if self.verts_normals is None else self.verts_normals[idx]
         return Meshes._from_fields(self.verts[idx], self.faces[idx], self.num_verts[idx],
-                                   self.num_faces[idx], textures)
+                                   self.num_faces[idx], textures, normals)
 
-    def extend(self, n: int) -> Meshes:
-        """Each mesh repeated ``n`` times in a row: ``[m0]*n + [m1]*n + ...``. Jit-safe."""
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+    def extend(self, N: int) -> Meshes:  # noqa: N803 (PyTorch3D's name)
+        """Each mesh repeated ``N`` times in a row: ``[m0]*N + [m1]*N + ...``. Jit-safe."""
+        if not isinstance(N, (int, np.integer)) or N < 1:
+            raise ValueError(f"N must be a positive int, got {N!r}")
         textures = self.textures
         if textures is not None:
-            textures = _call_textures(textures, "extend", int(n))
-        rep = lambda x: jnp.repeat(x, n, axis=0)  # noqa: E731
+            textures = _call_textures(textures, "extend", int(N))
+        rep = lambda x: None if x is None else jnp.repeat(x, N, axis=0)  # noqa: E731
         return Meshes._from_fields(rep(self.verts), rep(self.faces), rep(self.num_verts),
-                                   rep(self.num_faces), textures)
+                                   rep(self.num_faces), textures, rep(self.verts_normals))
+
+    def split(self, split_sizes: list) -> list[Meshes]:
+        """Consecutive groups of meshes: ``[self[0:s0], self[s0:s0+s1], ...]`` (PyTorch3D)."""
+        if not all(isinstance(x, (int, np.integer)) for x in split_sizes):
+            raise ValueError(f"split_sizes must be a list of ints, got {split_sizes!r}")
+        starts = np.concatenate([[0], np.cumsum(split_sizes)]).astype(int)
+        return [self[int(a):int(b)] for a, b in zip(starts[:-1], starts[1:])]
+
+    def submeshes(self, face_indices) -> Meshes:
+        """A batch of submeshes, each made of some faces of one mesh (PyTorch3D's
+        ``submeshes``). Textures follow through ``textures.submeshes(vertex_ids_list,
+        faces_ids_list)`` (dropped with a warning when the textures lack it).
+
+        Args:
+            face_indices: one entry per mesh: a list of 1-D int arrays (each the face ids of a
+                submesh of that mesh; may be empty), a 2-D ``(S_b, F_sub)`` int array, or the
+                whole thing as an ``(B, S, F_sub)`` int array. Needs concrete values.
+
+        Returns:
+            ``Meshes`` with ``sum_b S_b`` meshes, in order; each keeps only the vertices its
+            faces use, renumbered in increasing order of their old index.
+        """
+        if len(face_indices) != len(self):
+            raise ValueError(f"face_indices must have one entry per mesh ({len(self)}), "
+                             f"got {len(face_indices)}")
+        verts_list, faces_list, vertex_ids, face_ids = [], [], [], []
+        for b, ids_per_mesh in enumerate(face_indices):
+            v, f = (np.asarray(x) for x in self.get_mesh_verts_faces(b))
+            vertex_ids.append([])
+            face_ids.append([])
+            for ids in ids_per_mesh:
+                ids = np.asarray(ids)
+                if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+                    raise ValueError(f"face_indices[{b}] must hold 1-D int arrays, got {ids!r}")
+                if ids.size and (ids.min() < -len(f) or ids.max() >= len(f)):
+                    raise IndexError(f"face_indices[{b}] out of range for {len(f)} faces")
+                keep = f[ids].reshape(-1, 3)
+                used, renumbered = np.unique(keep, return_inverse=True)
+                verts_list.append(v[used])
+                faces_list.append(renumbered.reshape(-1, 3))
+                vertex_ids[-1].append(used)
+                face_ids[-1].append(ids)
+        textures = self.textures
+        if textures is not None:
+            textures = _call_textures(textures, "submeshes", vertex_ids, face_ids)
+        return Meshes(verts_list, faces_list, textures)
 
     def isempty(self) -> bool:
         """True when there are no meshes or no mesh has a face. Needs concrete lengths."""
@@ -532,6 +607,24 @@ class Meshes(ImmutablePytree):
 # ----------------------------------------------------------------------------------------------
 # Helpers shared with Pointclouds and the join functions.
 # ----------------------------------------------------------------------------------------------
+
+
+def _verts_normals_input(verts_normals, verts, faces, num_verts, num_faces) -> jax.Array:
+    """Given vertex normals (list of ``(V_i, 3)`` or ``(B, V, 3)``) as padded ``(B, V, 3)``."""
+    b, v = verts.shape[:2]
+    if isinstance(verts_normals, (list, tuple)):
+        items = [_as_float(n, f"verts_normals[{i}]") for i, n in enumerate(verts_normals)]
+        nv = concrete_numpy(num_verts, "num_verts", "Meshes(verts_normals=[...])")
+        if len(items) != b or any(n.shape != (k, 3) for n, k in zip(items, nv)):
+            raise ValueError(f"verts_normals must be {b} arrays shaped like the verts "
+                             f"{[(int(k), 3) for k in nv]}, got {[n.shape for n in items]}")
+        padded = list_to_padded(items, pad_size=(v, 3)) if b else jnp.zeros((0, v, 3))
+    else:
+        padded = _as_float(verts_normals, "verts_normals")
+        if padded.shape != (b, v, 3):
+            raise ValueError(f"verts_normals must be ({b}, {v}, 3) like the padded verts, "
+                             f"got {padded.shape}")
+    return masked_fill(jnp.asarray(padded, verts.dtype), lengths_mask(num_verts, v), 0.0)
 
 
 def masked_bounding_boxes(x: jax.Array, mask: jax.Array) -> jax.Array:

@@ -15,18 +15,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax3d.prng import require_key
 from jax3d.structures.meshes import batch_index, masked_bounding_boxes
-from jax3d.structures.pytree import ImmutablePytree
+from jax3d.structures.pytree import ImmutablePytree, in_place_error
 from jax3d.structures.utils import (
     concrete_numpy,
-    detach_tree,
     exclusive_cumsum,
     lengths_mask,
     list_to_padded,
     masked_fill,
     pack_padded,
     padded_to_packed_index,
-    to_device,
 )
 
 __all__ = ["Pointclouds"]
@@ -140,20 +139,6 @@ class Pointclouds(ImmutablePytree):
         return (f"Pointclouds(B={len(self)}, points={tuple(self.points.shape)}, "
                 f"normals={self.normals is not None}, features={feats})")
 
-    # -- PyTorch3D porting helpers ---------------------------------------------------------------
-
-    def clone(self):
-        """``self``: the structure is immutable, so a copy is never needed."""
-        return self
-
-    def detach(self):
-        """Same structure with ``jax.lax.stop_gradient`` on its float arrays."""
-        return detach_tree(self)
-
-    def to(self, device):
-        """Arrays moved to ``device`` when it is a ``jax.Device`` (device strings are ignored)."""
-        return to_device(self, device)
-
     # -- lengths and index maps -----------------------------------------------------------------
 
     def num_points_per_cloud(self) -> jax.Array:
@@ -266,23 +251,24 @@ class Pointclouds(ImmutablePytree):
             new[name] = masked_fill(x, mask, 0.0)
         return self.replace(**new)
 
-    def offset(self, offsets) -> Pointclouds:
+    def offset(self, offsets_packed) -> Pointclouds:
         """Add offsets to the points: ``(3,)``, packed ``(sum P_i, 3)`` or padded ``(B, P, 3)``.
 
         Packed offsets need concrete lengths; ``(3,)`` and padded offsets are jit-safe.
         """
-        d = jnp.asarray(_as_float(offsets, "offsets"))
+        d = jnp.asarray(_as_float(offsets_packed, "offsets_packed"))
         if d.shape == (3,):
             d = jnp.broadcast_to(d, self.points.shape)
         elif d.ndim == 2 and d.shape[1] == 3:
             n = self._lengths("offset(packed offsets)")
             if d.shape[0] != int(n.sum()):
-                raise ValueError(f"packed offsets must be ({int(n.sum())}, 3), got {d.shape}")
+                raise ValueError(f"packed offsets_packed must be ({int(n.sum())}, 3), "
+                                 f"got {d.shape}")
             b, p = self.points.shape[:2]
             idx = padded_to_packed_index(n, p)
             d = jnp.zeros((b * p, 3), d.dtype).at[idx].set(d).reshape(b, p, 3)
         elif d.shape != self.points.shape:
-            raise ValueError(f"offsets must be (3,), packed (sum P_i, 3) or padded "
+            raise ValueError(f"offsets_packed must be (3,), packed (sum P_i, 3) or padded "
                              f"{self.points.shape}, got {d.shape}")
         return self.update_padded(self.points + d)
 
@@ -295,6 +281,83 @@ class Pointclouds(ImmutablePytree):
             raise ValueError(f"scale must be a scalar or ({len(self)},), got {s.shape}")
         return self.replace(points=self.points * s[:, None, None])
 
+    def offset_(self, offsets_packed):
+        """PyTorch3D's in-place ``offset_``: raises ``TypeError`` (structures are immutable);
+        use ``clouds = clouds.offset(offsets_packed)``."""
+        raise in_place_error("Pointclouds", "offset_", "clouds = clouds.offset(offsets)")
+
+    def scale_(self, scale):
+        """PyTorch3D's in-place ``scale_``: raises ``TypeError``; use
+        ``clouds = clouds.scale(scale)``."""
+        raise in_place_error("Pointclouds", "scale_", "clouds = clouds.scale(scale)")
+
+    def inside_box(self, box) -> jax.Array:
+        """``(sum P_i,) bool``: whether each packed point lies in its cloud's box (bounds
+        included).
+
+        Args:
+            box: ``(2, 3)`` (one box for all clouds) or ``(B, 2, 3)``: ``box[b, 0]`` is the
+                minimum corner, ``box[b, 1]`` the maximum. Needs concrete lengths.
+        """
+        box = jnp.asarray(_as_float(box, "box"))
+        if box.ndim == 2:
+            box = box[None]
+        if box.ndim != 3 or box.shape[1:] != (2, 3) or box.shape[0] not in (1, len(self)):
+            raise ValueError(f"box must be (2, 3) or ({len(self)}, 2, 3), got {box.shape}")
+        if bool(jnp.any(box[:, 0] > box[:, 1])):
+            raise ValueError("box[..., 0, :] (the minimum corner) must not exceed box[..., 1, :]")
+        box = jnp.broadcast_to(box, (len(self), 2, 3))[:, None]  # (B, 1, 2, 3)
+        inside = jnp.all((self.points >= box[:, :, 0]) & (self.points <= box[:, :, 1]), -1)
+        return self._packed(inside, "inside_box")
+
+    def subsample(self, max_points, *, key: jax.Array) -> Pointclouds:
+        """At most ``max_points`` points of each cloud, chosen uniformly without replacement
+        (order kept); clouds that are small enough are unchanged.
+
+        Args:
+            max_points: an int, or one int per cloud.
+            key: ``jax.random`` key (required, keyword-only).
+
+        Returns:
+            ``Pointclouds`` with padded size ``min(P, max(max_points))``. Needs concrete
+            lengths.
+        """
+        key = require_key(key, "Pointclouds.subsample")
+        n = self._lengths("subsample")
+        limits = np.broadcast_to(np.asarray(max_points), n.shape)
+        if not np.issubdtype(limits.dtype, np.integer) or (limits < 0).any():
+            raise ValueError(f"max_points must be a non-negative int (or one per cloud), "
+                             f"got {max_points!r}")
+        keep_n = np.minimum(n, limits)
+        out = {f: [] for f in ("points", "normals", "features")}
+        for b, k in enumerate(jax.random.split(key, len(self))):
+            if keep_n[b] < n[b]:
+                idx = jnp.sort(jax.random.choice(k, int(n[b]), (int(keep_n[b]),), replace=False))
+            else:
+                idx = jnp.arange(int(n[b]))
+            for f in out:
+                x = getattr(self, f)
+                out[f].append(None if x is None else x[b][idx])
+        pick = lambda f: None if getattr(self, f) is None else out[f]  # noqa: E731
+        return Pointclouds(out["points"], pick("normals"), pick("features"))
+
+    def estimate_normals(self, neighborhood_size: int = 50, disambiguate_directions: bool = True,
+                         assign_to_self: bool = False) -> jax.Array:
+        """``(B, P, 3)`` normals estimated from each point's neighbourhood
+        (``jax3d.ops.estimate_pointcloud_normals``).
+
+        ``assign_to_self=True`` (PyTorch3D's in-place update) raises ``TypeError``: write
+        ``clouds = clouds.update_padded(clouds.points_padded(), new_normals_padded=normals)``.
+        """
+        if assign_to_self:
+            raise in_place_error(
+                "Pointclouds", "estimate_normals(assign_to_self=True)",
+                "clouds = clouds.update_padded(clouds.points_padded(), "
+                "new_normals_padded=clouds.estimate_normals())")
+        from jax3d.ops.points_normals import estimate_pointcloud_normals  # ops sit above
+
+        return estimate_pointcloud_normals(self, neighborhood_size, disambiguate_directions)
+
     # -- batch manipulation ---------------------------------------------------------------------
 
     def __getitem__(self, index) -> Pointclouds:
@@ -303,12 +366,19 @@ class Pointclouds(ImmutablePytree):
         pick = lambda x: None if x is None else x[idx]  # noqa: E731
         return Pointclouds._from_fields(*(pick(getattr(self, f)) for f in _FIELDS))
 
-    def extend(self, n: int) -> Pointclouds:
-        """Each cloud repeated ``n`` times in a row: ``[c0]*n + [c1]*n + ...``. Jit-safe."""
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
-        rep = lambda x: None if x is None else jnp.repeat(x, n, axis=0)  # noqa: E731
+    def extend(self, N: int) -> Pointclouds:  # noqa: N803 (PyTorch3D's name)
+        """Each cloud repeated ``N`` times in a row: ``[c0]*N + [c1]*N + ...``. Jit-safe."""
+        if not isinstance(N, (int, np.integer)) or N < 1:
+            raise ValueError(f"N must be a positive int, got {N!r}")
+        rep = lambda x: None if x is None else jnp.repeat(x, N, axis=0)  # noqa: E731
         return Pointclouds._from_fields(*(rep(getattr(self, f)) for f in _FIELDS))
+
+    def split(self, split_sizes: list) -> list[Pointclouds]:
+        """Consecutive groups of clouds: ``[self[0:s0], self[s0:s0+s1], ...]`` (PyTorch3D)."""
+        if not all(isinstance(x, (int, np.integer)) for x in split_sizes):
+            raise ValueError(f"split_sizes must be a list of ints, got {split_sizes!r}")
+        starts = np.concatenate([[0], np.cumsum(split_sizes)]).astype(int)
+        return [self[int(a):int(b)] for a, b in zip(starts[:-1], starts[1:])]
 
     def isempty(self) -> bool:
         """True when there are no clouds or all are empty. Needs concrete lengths."""

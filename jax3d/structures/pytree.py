@@ -10,11 +10,24 @@ through ``_from_fields``, which skips validation.
 
 from __future__ import annotations
 
-__all__ = ["ImmutablePytree"]
+from jax3d.device import DeviceMethods
+
+__all__ = ["ImmutablePytree", "in_place_error"]
 
 
-class ImmutablePytree:
-    """Immutable, slot-based pytree: fields set once, changed only through ``replace``."""
+def in_place_error(owner: str, method: str, replacement: str) -> TypeError:
+    """The error raised by PyTorch3D's in-place methods (``offset_verts_``, ...), naming the
+    functional call that replaces them."""
+    return TypeError(f"{owner}.{method}() modifies {owner} in place, and jax3d structures are "
+                     f"immutable: write `{replacement}` instead")  # fmt: skip
+
+
+class ImmutablePytree(DeviceMethods):
+    """Immutable, slot-based pytree: fields set once, changed only through ``replace``.
+
+    Also has PyTorch3D's device methods (``.device``, ``.to``, ``.cpu``, ``.cuda``, ``.clone``,
+    ``.detach``; see ``jax3d.device.DeviceMethods``).
+    """
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
@@ -46,9 +59,13 @@ class ImmutablePytree:
         return cls._from_fields(*children, *aux)
 
     def __setattr__(self, name, value):
-        raise AttributeError(
-            f"{type(self).__name__} is immutable: cannot set {name!r}; use .replace(...)"
-        )
+        cls = type(self).__name__
+        var = cls.lower()
+        if name in self._fields + self._static:
+            how = f"`{var} = {var}.replace({name}=...)`"
+        else:
+            how = f"a new {cls} (fields: {', '.join(self._fields + self._static)})"
+        raise AttributeError(f"{cls} is immutable: cannot set {name!r}; use {how}")
 
     def replace(self, **changes):
         """A copy with some raw fields replaced (no validation, like ``flax``'s ``replace``)."""

@@ -91,23 +91,6 @@ def masked_fill(x: jax.Array, mask: jax.Array, value) -> jax.Array:
     return jnp.where(mask, x, jnp.asarray(value, x.dtype))
 
 
-def detach_tree(tree):
-    """``jax.lax.stop_gradient`` on every inexact leaf (PyTorch's ``detach()``)."""
-    def stop(x):
-        inexact = hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)
-        return jax.lax.stop_gradient(x) if inexact else x
-
-    return jax.tree_util.tree_map(stop, tree)
-
-
-def to_device(tree, device):
-    """``jax.device_put(tree, device)`` for a ``jax.Device``; other values (e.g. the PyTorch
-    strings ``"cuda:0"``, ``"cpu"``) leave ``tree`` where it is."""
-    if isinstance(device, jax.Device):
-        return jax.device_put(tree, device)
-    return tree
-
-
 # ----------------------------------------------------------------------------------------------
 # Public conversions.
 # ----------------------------------------------------------------------------------------------

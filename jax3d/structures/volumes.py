@@ -23,7 +23,7 @@ import numpy as np
 
 from jax3d.structures.meshes import batch_index
 from jax3d.structures.pytree import ImmutablePytree
-from jax3d.structures.utils import concrete_numpy, detach_tree, list_to_padded, to_device
+from jax3d.structures.utils import concrete_numpy, list_to_padded
 
 __all__ = ["Volumes"]
 
@@ -118,20 +118,6 @@ class Volumes(ImmutablePytree):
     def __repr__(self) -> str:
         feats = None if self._features is None else tuple(self._features.shape)
         return f"Volumes(densities={tuple(self._densities.shape)}, features={feats})"
-
-    # -- PyTorch3D porting helpers ---------------------------------------------------------------
-
-    def clone(self):
-        """``self``: the structure is immutable, so a copy is never needed."""
-        return self
-
-    def detach(self):
-        """Same structure with ``jax.lax.stop_gradient`` on its float arrays."""
-        return detach_tree(self)
-
-    def to(self, device):
-        """Arrays moved to ``device`` when it is a ``jax.Device`` (device strings are ignored)."""
-        return to_device(self, device)
 
     # -- data -----------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax3d.device import device_put
+from jax3d.prng import require_key
 from jax3d.safe_math import safe_norm, safe_normalize, safe_sqrt
 from jax3d.transforms.math import one_minus_cos_over_x2, sin_over_x
 
@@ -229,41 +231,46 @@ def matrix_to_quaternion(matrix: jax.Array) -> jax.Array:
     return standardize_quaternion(out)
 
 
-def random_quaternions(key: jax.Array, n: int, dtype=jnp.float32) -> jax.Array:
+def random_quaternions(n: int, dtype=None, device=None, *, key: jax.Array) -> jax.Array:
     """Uniformly distributed unit quaternions, standardised (`w >= 0`).
 
     Args:
-        key: a `jax.random` key.
         n: number of quaternions (static).
-        dtype: float dtype.
+        dtype: float dtype (None: float32).
+        device: placement (``jax3d.device`` meaning; None: JAX's default).
+        key: a `jax.random` key (required, keyword-only: PyTorch3D's positional
+            parameters keep their places).
 
     Returns:
         (n, 4) unit quaternions, real part first.
     """
+    key = require_key(key, "random_quaternions")
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
-    o = jax.random.normal(key, (int(n), 4), dtype=dtype)
+    o = jax.random.normal(key, (int(n), 4), dtype=jnp.float32 if dtype is None else dtype)
     o = o / safe_norm(o, keepdims=True)
-    return standardize_quaternion(o)
+    return device_put(standardize_quaternion(o), device)
 
 
-def random_rotations(key: jax.Array, n: int, dtype=jnp.float32) -> jax.Array:
+def random_rotations(n: int, dtype=None, device=None, *, key: jax.Array) -> jax.Array:
     """Uniformly distributed (Haar) rotation matrices.
 
     Args:
-        key: a `jax.random` key.
         n: number of rotations (static).
-        dtype: float dtype.
+        dtype: float dtype (None: float32); device: placement (``jax3d.device`` meaning).
+        key: a `jax.random` key (required, keyword-only).
 
     Returns:
         (n, 3, 3) rotation matrices.
     """
-    return quaternion_to_matrix(random_quaternions(key, n, dtype))
+    key = require_key(key, "random_rotations")
+    return device_put(quaternion_to_matrix(random_quaternions(n, dtype, key=key)), device)
 
 
-def random_rotation(key: jax.Array, dtype=jnp.float32) -> jax.Array:
-    """One uniformly distributed rotation matrix: (3, 3)."""
-    return random_rotations(key, 1, dtype)[0]
+def random_rotation(dtype=None, device=None, *, key: jax.Array) -> jax.Array:
+    """One uniformly distributed rotation matrix: (3, 3); ``key=`` is required."""
+    key = require_key(key, "random_rotation")
+    return random_rotations(1, dtype, device, key=key)[0]
 
 
 # ---------------------------------------------------------------- axis-angle
@@ -308,15 +315,18 @@ def quaternion_to_axis_angle(quaternions: jax.Array) -> jax.Array:
     return v * jnp.where(degenerate, 0.0, 2.0 / jnp.where(degenerate, 1.0, s))
 
 
-def axis_angle_to_matrix(axis_angle: jax.Array) -> jax.Array:
+def axis_angle_to_matrix(axis_angle: jax.Array, fast: bool = False) -> jax.Array:
     """Rotation matrices from axis-angle vectors (Rodrigues' formula, exact near 0).
 
     Args:
         axis_angle: (..., 3) float32; the norm is the angle in radians.
+        fast: PyTorch3D's choice between Rodrigues' formula and a path through quaternions;
+            both give the same matrices, and jax3d always uses the (NaN-safe) formula.
 
     Returns:
         (..., 3, 3) float32 rotation matrices (column-vector convention).
     """
+    del fast
     aa = _as_float("axis_angle", axis_angle, (3,))
     return _rodrigues(aa)
 
@@ -337,15 +347,18 @@ def _hat(v: jax.Array) -> jax.Array:
     return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
 
 
-def matrix_to_axis_angle(matrix: jax.Array) -> jax.Array:
+def matrix_to_axis_angle(matrix: jax.Array, fast: bool = False) -> jax.Array:
     """Axis-angle vectors (angle in [0, pi]) from rotation matrices, via quaternions.
 
     Args:
         matrix: (..., 3, 3) float32 rotation matrices (column-vector convention).
+        fast: PyTorch3D's choice of a faster, less accurate path near pi; jax3d always takes
+            the accurate path through quaternions (the result is the same up to rounding).
 
     Returns:
         (..., 3) float32 axis-angle vectors.
     """
+    del fast
     return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "hat",
     "hat_inv",
     "so3_exp_map",
+    "so3_exponential_map",
     "so3_log_map",
     "so3_relative_angle",
     "so3_rotation_angle",
@@ -78,6 +79,11 @@ def so3_exp_map(log_rot: jax.Array, eps: float = 1e-4) -> jax.Array:
     """
     del eps
     return _rodrigues(_as_float("log_rot", log_rot, (3,)))
+
+
+def so3_exponential_map(log_rot: jax.Array, eps: float = 1e-4) -> jax.Array:
+    """PyTorch3D's deprecated name of :func:`so3_exp_map`."""
+    return so3_exp_map(log_rot, eps)
 
 
 def so3_log_map(R: jax.Array, eps: float = 1e-4, cos_bound: float = 1e-4) -> jax.Array:

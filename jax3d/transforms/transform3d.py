@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jax3d.device import DeviceMethods, device_put
 from jax3d.transforms.rotation_conversions import _axis_angle_rotation
 
 __all__ = ["Transform3d", "Translate", "Scale", "Rotate", "RotateAxisAngle"]
@@ -22,6 +23,11 @@ __all__ = ["Transform3d", "Translate", "Scale", "Rotate", "RotateAxisAngle"]
 
 def _identity_matrix() -> jax.Array:
     return jnp.eye(4, dtype=jnp.float32)[None]
+
+
+def _float_dtype(dtype):
+    """PyTorch3D's ``dtype`` argument: None means float32."""
+    return jnp.float32 if dtype is None else jnp.dtype(dtype)
 
 
 def _is_tracer(x) -> bool:
@@ -36,12 +42,16 @@ def _check_batches(name_a: str, n_a: int, name_b: str, n_b: int) -> None:
 
 
 @struct.dataclass
-class Transform3d:
+class Transform3d(DeviceMethods):
     """A batch of B affine transforms acting on row vectors: `[points, 1] @ matrix`.
 
+    ``Transform3d(dtype=float32, device=None, matrix=None)`` (PyTorch3D's signature):
+    ``matrix`` (B, 4, 4) or (4, 4) (read as B = 1), default the identity with B = 1, so
+    ``Transform3d()`` is the identity, as in PyTorch3D; ``dtype`` is the dtype of a default
+    or non-array ``matrix``; ``device`` places it (``jax3d.device`` meaning).
+
     Attributes:
-        matrix: (B, 4, 4) float32 (a single (4, 4) matrix is read as B = 1). The default is
-            the identity with B = 1, so `Transform3d()` is the identity, as in PyTorch3D.
+        matrix: (B, 4, 4) float32.
 
     Example:
         >>> t = Transform3d().rotate_axis_angle(90.0, "Z").translate(1.0, 0.0, 0.0)
@@ -50,16 +60,25 @@ class Transform3d:
 
     matrix: jax.Array = struct.field(default_factory=_identity_matrix)
 
-    def __post_init__(self):
+    def __init__(self, dtype=jnp.float32, device=None, matrix=None):
         # Also runs when JAX rebuilds the pytree (leaves may be tracers or placeholders), so
         # only user-facing inputs are converted, and only objects with a shape are checked.
-        m = self.matrix
-        if isinstance(m, (list, tuple, np.ndarray, float, int)):
-            m = jnp.asarray(m, dtype=jnp.float32)
-            object.__setattr__(self, "matrix", m)
+        m = matrix
+        if m is None:
+            m = jnp.eye(4, dtype=_float_dtype(dtype))[None]
+        elif isinstance(m, (list, tuple, np.ndarray, float, int)):
+            m = jnp.asarray(m, dtype=_float_dtype(dtype))
         shape = getattr(m, "shape", None)
         if isinstance(shape, tuple) and (len(shape) not in (2, 3) or shape[-2:] != (4, 4)):
             raise ValueError(f"matrix must be (B, 4, 4) or (4, 4), got {shape}")
+        object.__setattr__(self, "matrix", device_put(m, device))
+
+    def to(self, device, copy: bool = False, dtype=None) -> Transform3d:
+        """This transform on ``device`` (``jax3d.device`` meaning), cast to ``dtype`` if given."""
+        out = super().to(device, copy=copy)
+        if dtype is not None:
+            out = Transform3d(matrix=out.matrix.astype(dtype))
+        return out
 
     def get_matrix(self) -> jax.Array:
         """The composed transform as a (B, 4, 4) float32 array (row-vector convention)."""
@@ -211,42 +230,49 @@ def _handle_xyz(name: str, x, y, z, allow_singleton: bool) -> jax.Array:
     return jnp.stack([jnp.broadcast_to(c, (n,)) for c in coords], axis=-1)
 
 
-def Translate(x, y=None, z=None) -> Transform3d:  # noqa: N802 (PyTorch3D's class name)
-    """Translation by (x, y, z): `M[:, 3, :3] = xyz`.
+def _result(mat: jax.Array, dtype, device) -> Transform3d:
+    return Transform3d(matrix=device_put(mat.astype(_float_dtype(dtype)), device))
+
+
+def Translate(x, y=None, z=None, dtype=jnp.float32, device=None) -> Transform3d:  # noqa: N802
+    """Translation by (x, y, z): `M[:, 3, :3] = xyz` (PyTorch3D's ``Translate``).
 
     Args:
         x: (N, 3) float32 with y = z = None, or a scalar / (N,) array (then y, z likewise).
         y, z: scalars / (N,) arrays, or None.
+        dtype: dtype of the matrix; device: placement (``jax3d.device`` meaning).
 
     Returns:
         Transform3d with B = N.
     """
     xyz = _handle_xyz("Translate", x, y, z, allow_singleton=False)
     mat = jnp.tile(jnp.eye(4, dtype=jnp.float32), (xyz.shape[0], 1, 1))
-    return Transform3d(matrix=mat.at[:, 3, :3].set(xyz))
+    return _result(mat.at[:, 3, :3].set(xyz), dtype, device)
 
 
-def Scale(x, y=None, z=None) -> Transform3d:  # noqa: N802
-    """Axis-aligned scaling: `M = diag(x, y, z, 1)`.
+def Scale(x, y=None, z=None, dtype=jnp.float32, device=None) -> Transform3d:  # noqa: N802
+    """Axis-aligned scaling: `M = diag(x, y, z, 1)` (PyTorch3D's ``Scale``).
 
     Args:
         x: (N, 3) float32 with y = z = None, or a scalar / (N,) array; with y = z = None a
             scalar / (N,) x scales uniformly.
         y, z: scalars / (N,) arrays, or None.
+        dtype: dtype of the matrix; device: placement (``jax3d.device`` meaning).
 
     Returns:
         Transform3d with B = N.
     """
     xyz = _handle_xyz("Scale", x, y, z, allow_singleton=True)
     diag = jnp.concatenate([xyz, jnp.ones_like(xyz[:, :1])], axis=-1)
-    return Transform3d(matrix=diag[:, :, None] * jnp.eye(4, dtype=jnp.float32))
+    return _result(diag[:, :, None] * jnp.eye(4, dtype=jnp.float32), dtype, device)
 
 
-def Rotate(R, orthogonal_tol: float = 1e-5) -> Transform3d:  # noqa: N802
+def Rotate(R, dtype=jnp.float32, device=None, orthogonal_tol: float = 1e-5) -> Transform3d:  # noqa: N802
     """Rotation stored as given: `M[:, :3, :3] = R`, so points map to `points @ R`.
 
     Args:
         R: (3, 3) or (N, 3, 3) float32 rotation matrices (row-vector convention).
+        dtype: dtype of the matrix; device: placement (``jax3d.device`` meaning).
         orthogonal_tol: a warning is issued when a concrete R is further than this from a
             rotation (|R R^T - I| or |det R - 1|), as in PyTorch3D.
 
@@ -263,10 +289,12 @@ def Rotate(R, orthogonal_tol: float = 1e-5) -> Transform3d:  # noqa: N802
         if max(float(err_orth), float(err_det)) > orthogonal_tol:
             warnings.warn("R is not a valid rotation matrix", stacklevel=2)
     mat = jnp.tile(jnp.eye(4, dtype=jnp.float32), (R.shape[0], 1, 1))
-    return Transform3d(matrix=mat.at[:, :3, :3].set(R))
+    return _result(mat.at[:, :3, :3].set(R), dtype, device)
 
 
-def RotateAxisAngle(angle, axis: str = "X", degrees: bool = True) -> Transform3d:  # noqa: N802
+def RotateAxisAngle(  # noqa: N802
+    angle, axis: str = "X", degrees: bool = True, dtype=jnp.float32, device=None
+) -> Transform3d:
     """Rotation by `angle` about a coordinate axis (right-handed, acting on row vectors).
 
     For axis "Z" and angle 90 degrees, the point (1, 0, 0) maps to (0, 1, 0).
@@ -275,6 +303,7 @@ def RotateAxisAngle(angle, axis: str = "X", degrees: bool = True) -> Transform3d
         angle: scalar or (N,) float32.
         axis: "X", "Y" or "Z" (case-insensitive).
         degrees: whether `angle` is in degrees (else radians).
+        dtype: dtype of the matrix; device: placement (``jax3d.device`` meaning).
 
     Returns:
         Transform3d with B = N.
@@ -287,5 +316,5 @@ def RotateAxisAngle(angle, axis: str = "X", degrees: bool = True) -> Transform3d
     # _axis_angle_rotation is for column vectors; row vectors need its transpose.
     R = jnp.swapaxes(_axis_angle_rotation(axis.upper(), angle), -1, -2)
     mat = jnp.tile(jnp.eye(4, dtype=jnp.float32), (R.shape[0], 1, 1))
-    return Transform3d(matrix=mat.at[:, :3, :3].set(R))
+    return _result(mat.at[:, :3, :3].set(R), dtype, device)
 

@@ -11,19 +11,18 @@ def to_meshes(verts: np.ndarray, faces: np.ndarray, device=None):
     Args:
         verts: (V, 3) float32.
         faces: (F, 3) int32, indices into `verts`.
-        device: a `jax.Device` to place the arrays on; anything else (None, or a PyTorch-style
-            string such as "cuda:0" from ported code) keeps JAX's default placement.
+        device: where to place the arrays (`jax3d.device` meaning: None, a `jax.Device` or a
+            string such as "cpu" or "cuda:0").
 
     Returns:
         `jax3d.structures.Meshes` of batch size 1.
     """
     # Imported here so that the array-level asset functions work without the structures package.
-    import jax
-
+    from jax3d.device import device_put
     from jax3d.structures import Meshes
 
     meshes = Meshes(verts=[np.asarray(verts, np.float32)], faces=[np.asarray(faces, np.int32)])
-    return jax.device_put(meshes, device) if isinstance(device, jax.Device) else meshes
+    return device_put(meshes, device)
 
 
 def check_int(name: str, value, minimum: int) -> int:

@@ -97,8 +97,8 @@ def ico_sphere(level: int = 0, device=None):
 
     Args:
         level: int >= 0, number of subdivisions (V = 10 * 4**level + 2, F = 20 * 4**level).
-        device: optional `jax.Device` for the arrays; other values (PyTorch3D's "cuda:0" in
-            ported code) are accepted and ignored.
+        device: placement of the arrays (`jax3d.device` meaning: None, a `jax.Device` or a
+            string such as "cpu" or "cuda:0").
 
     Returns:
         `Meshes` of batch size 1; see `ico_sphere_verts_faces` for the arrays.

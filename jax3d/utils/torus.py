@@ -58,7 +58,7 @@ def torus(r: float, R: float, sides: int, rings: int, device=None):
     Args:
         r: float > 0, tube radius. R: float > 0, centre-line radius.
         sides: int >= 3, divisions around the tube. rings: int >= 3, around the Z axis.
-        device: optional `jax.Device` for the arrays; other values are accepted and ignored.
+        device: placement of the arrays (`jax3d.device` meaning).
 
     Returns:
         `Meshes` of batch size 1; see `torus_verts_faces` for the arrays.

@@ -4,6 +4,7 @@ Images are float arrays in [0, 1] (H, W, C); figures use matplotlib's Agg canvas
 nothing here needs a display or touches pyplot's global state.
 """
 
+from jax3d.vis.gallery import write_gallery
 from jax3d.vis.image_grid import image_grid
 from jax3d.vis.image_io import save_gif, save_image, to_uint8
 from jax3d.vis.plot3d import mesh_edges, plot_mesh, plot_mesh_wireframe, plot_pointcloud
@@ -19,4 +20,5 @@ __all__ = [
     "save_gif",
     "save_image",
     "to_uint8",
+    "write_gallery",
 ]

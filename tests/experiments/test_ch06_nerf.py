@@ -34,7 +34,12 @@ def _check(metrics, out: Path):
     assert metrics["final_loss"] < 0.5 * metrics["first_loss"]
     assert metrics["heldout"]["psnr"] > metrics["heldout_untrained"]["psnr"] + 2.0
     assert metrics["heldout"]["ssim"] > metrics["heldout_untrained"]["ssim"]
-    assert metrics["ray_points_per_second"] > 0
+    assert metrics["heldout"]["lpips_vgg"] < metrics["heldout_untrained"]["lpips_vgg"]
+    st = metrics["settings"]  # throughput = ray points processed / training wall time
+    batch = min(st["batch"], metrics["num_train_views"])
+    points = metrics["steps"] * batch * st["rays"] * st["points"]
+    assert metrics["ray_points_per_second"] * metrics["train_seconds_incl_compile"] == (
+        pytest.approx(points, rel=1e-6))
     frames = imageio.mimread(out / "novel_views.gif")
     assert len(frames) >= 15 and frames[0].shape[:2] == (32, 32)
     for name in ("progress.png", "heldout.png"):

@@ -60,7 +60,7 @@ def pa_mpjpe_naive(pred, gt):
 
 def test_joint_errors_against_naive(ch08):
     gt = jax.random.normal(jax.random.PRNGKey(0), (3, 14, 3))
-    r = random_rotations(jax.random.PRNGKey(1), 3)
+    r = random_rotations(3, key=jax.random.PRNGKey(1))
     pred = 1.3 * gt @ r + jnp.array([0.1, 2.0, 5.0])
     pred = pred + 0.01 * jax.random.normal(jax.random.PRNGKey(2), pred.shape)
     mpjpe, pa = ch08.joint_errors_mm(pred, gt)

@@ -7,9 +7,11 @@ Used by ``tests/io/test_fuzz.py`` (a few hundred mutants per format in ``make te
     python -m tests.io.fuzzing --special                 # the hand-made hostile cases
     python -m tests.io.fuzzing --memory                  # load_obj peak RSS on large files
 
-Each format runs in a child process (so a crash is counted, not fatal) under an address-space
-limit; every case must load, or raise ValueError / TypeError whose message names one of the
-files, within ``SLOW_S``. Seeds are generated here, plus the real assets when ``JAX3D_DATA``
+Each format runs in a child process (so a crash is counted, not fatal), untraced (so times are
+true) and under a 6 GiB address-space limit (so an unbounded allocation is a counted crash);
+every case should load, or raise ValueError / TypeError whose message names one of the files,
+within ``SLOW_S`` (cases over it are counted as slow). ``RSS MB`` is the child's peak resident
+memory over all its cases. Seeds are generated here, plus the real assets when ``JAX3D_DATA``
 is set. Mutations (byte flips, truncations, token swaps, huge or odd values, line deletions and
 duplications, random bytes, huge counts, joined lines, long tokens, repeated lines) are drawn
 from ``numpy.random.default_rng([seed, case])``, so any case can be replayed alone.
@@ -90,8 +92,8 @@ HUGE = [
 ]
 
 
-def mutate(data: bytes, rng: np.random.Generator) -> bytes:
-    """One to three random mutations of ``data``."""
+def mutate(data: bytes, rng: np.random.Generator, growth: int = GROWTH) -> bytes:
+    """One to three random mutations of ``data``; repeated lines add at most ``growth`` bytes."""
     out = bytearray(data)
     for _ in range(int(rng.integers(1, 4))):
         if not out:
@@ -137,7 +139,7 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
         else:  # repeat a line many times (long lines when combined with kind 7), to ~256 KB
             lines = bytes(out).split(b"\n")
             i = int(rng.integers(0, len(lines)))
-            most = max(2, min(2000, GROWTH // (len(lines[i]) + 1)))
+            most = max(2, min(2000, growth // (len(lines[i]) + 1)))
             lines[i : i + 1] = [lines[i]] * int(rng.integers(2, most + 1))
             out = bytearray(b"\n".join(lines))
     return bytes(out)
@@ -324,7 +326,9 @@ def seeds(fmt: str, real: bool) -> tuple[list[bytes], dict[str, bytes]]:
     elif fmt == "pickle":
         out = list(pickle_seeds().values())
         if data is not None:
-            out.append((data / "smplify/gmm_08.pkl").read_bytes())
+            out.append((data / "smplify/gmm_08.pkl").read_bytes())  # 839 KB, Python 2
+    elif fmt == "pickle_small":  # the pickle seeds under 256 KB (for the quick default test)
+        return [s for s in seeds("pickle", real)[0] if len(s) < 1 << 18], aux
     elif fmt == "npz":
         out = list(npz_seeds().values())
     else:
@@ -357,6 +361,7 @@ def loader(fmt: str, folder: Path):
         if aux.texture_images:  # the texture packing of load_objs_as_meshes
             uv_texture_from_obj(faces, aux, names, "repeat")
 
+    fmt = "pickle" if fmt == "pickle_small" else fmt
     read = {"obj": obj, "pickle": restricted_load, "npz": load_npz}.get(fmt, read_ply)
     suffix = {"obj": ".obj", "mtl": ".mtl", "pickle": ".pkl", "npz": ".npz"}.get(fmt, ".ply")
     counter = iter(range(1 << 62))
@@ -392,7 +397,7 @@ def run_case(load, data: bytes, seed: bytes, folder: Path, *, limit_s: float = 6
 
     ``error``: ValueError / TypeError naming a file of ``folder`` (by its path);
     ``unlocated``: one that does not; ``crash``: any other exception. ``mb``: peak traced
-    allocation (when tracemalloc is on).
+    allocation of the case when tracemalloc is on, else the process's peak resident memory.
     """
     old = signal.signal(signal.SIGALRM, _alarm)
     tracing = tracemalloc.is_tracing()
@@ -418,17 +423,20 @@ def run_case(load, data: bytes, seed: bytes, folder: Path, *, limit_s: float = 6
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     seconds = time.perf_counter() - start
-    mb = tracemalloc.get_traced_memory()[1] / 2**20 if tracing else 0.0
+    if tracing:
+        mb = tracemalloc.get_traced_memory()[1] / 2**20
+    else:  # the process's peak resident memory so far (Linux reports KiB)
+        mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"outcome": outcome, "s": seconds, "mb": mb, "message": message[:300]}
 
 
-def cases(fmt: str, count: int, seed: int, real: bool, start: int = 0):
+def cases(fmt: str, count: int, seed: int, real: bool, start: int = 0, growth: int = GROWTH):
     """``(index, mutant, its seed)`` for cases ``start .. count - 1`` (each replayable)."""
     seed_list, _ = seeds(fmt, real)
     for i in range(start, count):
         rng = np.random.default_rng([seed, i])
         s = seed_list[int(rng.integers(0, len(seed_list)))]
-        yield i, mutate(s, rng), s
+        yield i, mutate(s, rng, growth), s
 
 
 def prepare(fmt: str, folder: Path, real: bool) -> None:
@@ -440,9 +448,9 @@ def prepare(fmt: str, folder: Path, real: bool) -> None:
 
 
 def _worker(args) -> None:
-    """Child process: run cases, one JSON line per case on stdout."""
+    """Child process: run cases untraced (true times), one JSON line per case on stdout; an
+    address-space limit turns any unbounded allocation into a counted crash."""
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-    tracemalloc.start()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         prepare(args.worker, folder, args.real)
@@ -534,7 +542,7 @@ def main(argv=None) -> None:
     print(f"{args.count} mutants per format, seed {args.seed}, real assets: {args.real}")
     print(
         f"{'format':12s} {'ok':>6s} {'error':>6s} {'unloc':>6s} {'crash':>6s} {'hang':>5s} "
-        f"{'slow':>5s} {'max s':>7s} {'max MB':>7s}"
+        f"{'slow':>5s} {'max s':>7s} {'RSS MB':>7s}"
     )
     for fmt in args.formats.split(","):
         s = fuzz_format(fmt, args.count, args.seed, args.real)

@@ -76,3 +76,15 @@ def test_textured_materials_without_faces(tmp_path):
     _, faces, aux, names = textured_obj(tmp_path, "usemtl A\n")
     canvas, faces_uvs, verts_uvs = uv_texture_from_obj(faces, aux, names, "repeat")
     assert canvas.shape == (1, 1, 3) and faces_uvs.shape == (0, 3) and verts_uvs.shape == (1, 2)
+
+
+def test_unique_ints_matches_numpy():
+    from jax3d.io.obj_meshes import _unique_ints
+
+    rng = np.random.default_rng(0)
+    for bound in (10, 100_000):  # dense counting, and the sort for a sparse range
+        keys = rng.integers(0, bound, 300)
+        got, inv = _unique_ints(keys, bound)
+        want, want_inv = np.unique(keys, return_inverse=True)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(inv.reshape(-1), want_inv.reshape(-1))

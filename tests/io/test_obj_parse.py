@@ -99,7 +99,7 @@ def obj_texts(draw):
     return "\n".join(lead + ln for ln in lines) + draw(st.sampled_from(["", "\n", "\n\n"]))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(obj_texts(), st.sampled_from([16, 64, 1 << 20]))
 def test_matches_naive_reference_across_chunk_boundaries(text, chunk):
     old = obj_parse.CHUNK_BYTES

@@ -41,7 +41,7 @@ def barycentric_naive(p, tri):
 
 def test_faces_are_chosen_proportionally_to_area_chi_square():
     verts, faces = two_triangles()
-    pts = np.asarray(sample_points_from_meshes(KEY, Meshes([verts], [faces]), 4000))[0]
+    pts = np.asarray(sample_points_from_meshes(Meshes([verts], [faces]), 4000, key=KEY))[0]
     on_second = pts[:, 0] >= 4.5
     observed = [np.sum(~on_second), np.sum(on_second)]
     _, p_value = stats.chisquare(observed, f_exp=[1000, 3000])
@@ -56,7 +56,7 @@ def test_uniform_inside_a_triangle():
     """The sub-triangle cut at mid-edges (1/4 of the area) gets a quarter of the samples;
     the sample mean is the centroid."""
     verts, faces = two_triangles()
-    pts = np.asarray(sample_points_from_meshes(KEY, Meshes([verts[:3]], [faces[:1]]), 8000))[0]
+    pts = np.asarray(sample_points_from_meshes(Meshes([verts[:3]], [faces[:1]]), 8000, key=KEY))[0]
     bary = barycentric_naive(pts, verts[:3])
     in_corner = bary[:, 0] > 0.5  # corner triangle at vertex 0
     _, p_value = stats.chisquare([in_corner.sum(), (~in_corner).sum()], f_exp=[2000, 6000])
@@ -70,7 +70,7 @@ def test_normals_and_textures():
     feats[:, 1] = verts[:, 0]  # a linear function of x: interpolation reproduces it
     meshes = Meshes([verts], [faces], textures=_VertexFeatures(feats[None]))
     pts, normals, tex = sample_points_from_meshes(
-        KEY, meshes, 500, return_normals=True, return_textures=True
+        meshes, 500, return_normals=True, return_textures=True, key=KEY
     )
     np.testing.assert_allclose(normals, np.broadcast_to([0, 0, 1], (1, 500, 3)), atol=1e-6)
     np.testing.assert_allclose(tex[0, :, 1], pts[0, :, 0], rtol=1e-5, atol=1e-5)
@@ -84,17 +84,17 @@ def test_real_textures_vertex():
     v, f = ico_sphere_verts_faces(0)
     colors = (0.5 * (v + 1)).astype(np.float32)
     meshes = Meshes([v], [f], textures=textures.TexturesVertex([colors]))
-    pts, tex = sample_points_from_meshes(KEY, meshes, 100, return_textures=True)
+    pts, tex = sample_points_from_meshes(meshes, 100, return_textures=True, key=KEY)
     np.testing.assert_allclose(tex, 0.5 * (pts + 1), atol=1e-5)  # features linear in position
 
 
 def test_texture_errors():
     verts, faces = two_triangles()
     with pytest.raises(ValueError, match="textures"):
-        sample_points_from_meshes(KEY, Meshes([verts], [faces]), 10, return_textures=True)
+        sample_points_from_meshes(Meshes([verts], [faces]), 10, return_textures=True, key=KEY)
     with pytest.raises(NotImplementedError):
         sample_points_from_meshes(
-            KEY, Meshes([verts], [faces], textures=object()), 10, return_textures=True
+            Meshes([verts], [faces], textures=object()), 10, return_textures=True, key=KEY
         )
 
 
@@ -104,8 +104,8 @@ def test_heterogeneous_batch_padding_invariance_and_empty_mesh():
     v1, f1 = ico_sphere_verts_faces(1)
     small = Meshes([v0, v0[:0]], [f0, f0[:0]])
     big = Meshes([v0, v1], [f0, f1])
-    a = np.asarray(sample_points_from_meshes(KEY, small, 300))
-    b = np.asarray(sample_points_from_meshes(KEY, big, 300))
+    a = np.asarray(sample_points_from_meshes(small, 300, key=KEY))
+    b = np.asarray(sample_points_from_meshes(big, 300, key=KEY))
     np.testing.assert_allclose(a[0], b[0], atol=1e-6)
     assert np.all(a[1] == 0)  # empty mesh -> zeros
     np.testing.assert_allclose(np.linalg.norm(b[1], axis=-1) <= 1.0 + 1e-5, True)
@@ -114,13 +114,13 @@ def test_heterogeneous_batch_padding_invariance_and_empty_mesh():
 def test_jit_matches_eager_and_grads():
     v, f = ico_sphere_verts_faces(0)
     meshes = Meshes([v], [f])
-    eager = sample_points_from_meshes(KEY, meshes, 64)
-    jitted = jax.jit(lambda k, m: sample_points_from_meshes(k, m, 64))(KEY, meshes)
+    eager = sample_points_from_meshes(meshes, 64, key=KEY)
+    jitted = jax.jit(lambda k, m: sample_points_from_meshes(m, 64, key=k))(KEY, meshes)
     np.testing.assert_allclose(jitted, eager, atol=1e-6)
 
     @jax.jit
     def mean_point(x):
-        return sample_points_from_meshes(KEY, meshes.update_padded(x), 64).mean()
+        return sample_points_from_meshes(meshes.update_padded(x), 64, key=KEY).mean()
 
     x = meshes.verts_padded()
     g = jax.grad(mean_point)(x)
@@ -130,19 +130,25 @@ def test_jit_matches_eager_and_grads():
     fd = (mean_point(x + 1e-2 * d) - mean_point(x - 1e-2 * d)) / 2e-2
     np.testing.assert_allclose(jnp.sum(g * d), fd, rtol=1e-3, atol=1e-5)
     # translating the mesh translates every sample
-    shifted = sample_points_from_meshes(KEY, meshes.update_padded(x + 1.0), 64)
+    shifted = sample_points_from_meshes(meshes.update_padded(x + 1.0), 64, key=KEY)
     np.testing.assert_allclose(shifted, eager + 1.0, atol=1e-5)
 
 
 def test_zero_area_mesh_and_validation():
     v = np.zeros((3, 3), np.float32)
-    pts = sample_points_from_meshes(KEY, Meshes([v], [np.array([[0, 1, 2]], np.int32)]), 10)
+    pts = sample_points_from_meshes(Meshes([v], [np.array([[0, 1, 2]], np.int32)]), 10, key=KEY)
     assert np.all(np.isfinite(pts)) and np.all(np.asarray(pts) == 0)
     verts, faces = two_triangles()
     m = Meshes([verts], [faces])
     with pytest.raises(ValueError, match="num_samples"):
-        sample_points_from_meshes(KEY, m, 0)
+        sample_points_from_meshes(m, 0, key=KEY)
     with pytest.raises(ValueError, match="nan or inf"):
-        sample_points_from_meshes(KEY, m.update_padded(m.verts_padded() * np.nan), 4)
+        sample_points_from_meshes(m.update_padded(m.verts_padded() * np.nan), 4, key=KEY)
     with pytest.raises(TypeError, match="key"):
-        sample_points_from_meshes(3, m, 4)
+        sample_points_from_meshes(m, 4, key=3)
+    with pytest.raises(TypeError, match="needs a PRNG key"):
+        sample_points_from_meshes(m, 4, key=None)
+    with pytest.raises(TypeError, match="required keyword-only argument: 'key'"):
+        sample_points_from_meshes(m, 100)  # PyTorch3D's call, without the key
+    with pytest.raises(TypeError, match="keyword-only"):
+        sample_points_from_meshes(KEY, m, 4)  # the old key-first order

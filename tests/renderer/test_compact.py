@@ -25,7 +25,7 @@ from jax3d.renderer import (
     look_at_rotation,
 )
 from jax3d.structures import Meshes
-from jax3d.utils import checkerboard, ico_sphere_uvs, ico_sphere_verts_faces
+from jax3d.utils import checkerboard_image, ico_sphere_uvs, ico_sphere_verts_faces
 
 cm = importlib.import_module("jax3d.renderer.mesh.compact")
 sw = importlib.import_module("jax3d.renderer.mesh.switch")
@@ -40,7 +40,7 @@ def _meshes(textured: bool) -> Meshes:
     v, f = ico_sphere_verts_faces(2)
     if textured:
         vu, fu = ico_sphere_uvs(2)
-        tex = TexturesUV([checkerboard((32, 32), 4)] * 2, [fu] * 2, [vu] * 2)
+        tex = TexturesUV([checkerboard_image((32, 32), 4)] * 2, [fu] * 2, [vu] * 2)
     else:
         colors = jnp.asarray(np.random.default_rng(0).uniform(size=(2, v.shape[0], 3)),
                              jnp.float32)

@@ -25,13 +25,13 @@ from jax3d.renderer import (
     look_at_rotation,
 )
 from jax3d.structures import Meshes
-from jax3d.utils import checkerboard, ico_sphere_uvs, ico_sphere_verts_faces
+from jax3d.utils import checkerboard_image, ico_sphere_uvs, ico_sphere_verts_faces
 
 
 def textured_sphere(level=1, scale=1.0):
     verts, faces = ico_sphere_verts_faces(level)
     verts_uvs, faces_uvs = ico_sphere_uvs(level)
-    tex = TexturesUV([checkerboard((16, 16), 4)], [faces_uvs], [verts_uvs])
+    tex = TexturesUV([checkerboard_image((16, 16), 4)], [faces_uvs], [verts_uvs])
     return Meshes([verts * scale], [faces], textures=tex)
 
 

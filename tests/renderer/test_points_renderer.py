@@ -15,11 +15,19 @@ from jax3d.renderer.points import (
     PointsRenderer,
 )
 from jax3d.structures import Pointclouds
+from tests.scenes import random_points, sphere_scene
 
 
-def _setup(reference):
-    ref = reference("points")
-    cam = reference("rasterize_sphere")
+def _setup(reference=None):
+    """PyTorch3D's reference points scene (``reference`` given), else the same scene built
+    here (300 random points, radius 0.05, K = 5)."""
+    if reference is None:
+        points, features = random_points(300)
+        ref = {"points": points, "features": features, "radius": 0.05, "points_per_pixel": 5}
+        cam = sphere_scene()
+    else:
+        ref = reference("points")
+        cam = reference("rasterize_sphere")
     clouds = Pointclouds(points=[jnp.asarray(ref["points"])],
                          features=[jnp.asarray(ref["features"])])
     cameras = FoVPerspectiveCameras(R=jnp.asarray(cam["R"]), T=jnp.asarray(cam["T"]))
@@ -35,8 +43,8 @@ def test_alpha_renderer_matches_pytorch3d(reference):
     np.testing.assert_allclose(np.asarray(images), ref["alpha_image"], atol=1e-5)
 
 
-def test_renderer_is_differentiable_wrt_points_and_features(reference):
-    _, clouds, rasterizer = _setup(reference)
+def test_renderer_is_differentiable_wrt_points_and_features():
+    _, clouds, rasterizer = _setup()
     renderer = PointsRenderer(rasterizer, NormWeightedCompositor(background_color=(0, 0, 0)))
 
     def loss(points, feats):
@@ -48,8 +56,8 @@ def test_renderer_is_differentiable_wrt_points_and_features(reference):
     assert np.isfinite(np.asarray(gf)).all() and np.abs(np.asarray(gf)).sum() > 0
 
 
-def test_per_point_radius_weights(reference):
-    ref, clouds, rasterizer = _setup(reference)
+def test_per_point_radius_weights():
+    ref, clouds, rasterizer = _setup()
     P = ref["points"].shape[0]
     settings = PointsRasterizationSettings(image_size=32, radius=np.full(P, 0.05, np.float32),
                                            points_per_pixel=3)

@@ -12,9 +12,12 @@ from jax3d.renderer import FoVPerspectiveCameras, look_at_view_transform
 from jax3d.renderer.mesh import Fragments, MeshRasterizer, RasterizationSettings
 from jax3d.structures import Meshes
 from tests.renderer.test_rasterize_meshes import fov_project_naive
+from tests.scenes import sphere_scene as built_sphere_scene
 
 
-def sphere_scene(ref):
+def sphere_scene(ref=None):
+    """The reference sphere scene: from PyTorch3D's file ``ref``, else built here."""
+    ref = built_sphere_scene() if ref is None else ref
     meshes = Meshes(verts=[jnp.asarray(ref["verts"])], faces=[jnp.asarray(ref["faces"])])
     cameras = FoVPerspectiveCameras(R=jnp.asarray(ref["R"]), T=jnp.asarray(ref["T"]))
     return meshes, cameras
@@ -38,8 +41,8 @@ def test_mesh_rasterizer_matches_pytorch3d(reference, mode):
                                    atol=3e-5, rtol=1e-5)
 
 
-def test_transform_matches_fov_formula_and_kwarg_overrides(reference):
-    ref = reference("rasterize_sphere")
+def test_transform_matches_fov_formula_and_kwarg_overrides():
+    ref = built_sphere_scene()
     meshes, cameras = sphere_scene(ref)
     rast = MeshRasterizer(cameras, RasterizationSettings(image_size=16))
     got = np.asarray(rast.transform(meshes).verts_padded())[0]
@@ -54,8 +57,8 @@ def test_transform_matches_fov_formula_and_kwarg_overrides(reference):
 
 
 @pytest.mark.slow
-def test_gradients_wrt_camera_translation_are_finite_and_match_fd(reference):
-    ref = reference("rasterize_sphere")
+def test_gradients_wrt_camera_translation_are_finite_and_match_fd():
+    ref = built_sphere_scene()
     meshes, cameras = sphere_scene(ref)
     rast = MeshRasterizer(cameras, RasterizationSettings(image_size=12, blur_radius=1e-3,
                                                          faces_per_pixel=2))
@@ -74,9 +77,8 @@ def test_gradients_wrt_camera_translation_are_finite_and_match_fd(reference):
     np.testing.assert_allclose(g[0, 2], float(fd), rtol=0.1)
 
 
-def test_check_grads_wrt_verts_through_camera(reference):
-    ref = reference("rasterize_sphere")
-    meshes, cameras = sphere_scene(ref)
+def test_check_grads_wrt_verts_through_camera():
+    meshes, cameras = sphere_scene()
     rast = MeshRasterizer(cameras, RasterizationSettings(image_size=10, faces_per_pixel=1))
     frags = rast(meshes)
     verts = meshes.verts_padded()

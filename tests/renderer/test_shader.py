@@ -31,18 +31,32 @@ SOFT = RasterizationSettings(image_size=64, blur_radius=math.log(1 / 1e-4 - 1) *
                              faces_per_pixel=20)  # fmt: skip
 
 
+def _sphere(shade, geo):
+    meshes = Meshes([geo["verts"]], [geo["faces"]],
+                    textures=TexturesVertex([shade["vertex_colors"]]))  # fmt: skip
+    cams = FoVPerspectiveCameras(R=geo["R"], T=geo["T"])
+    lights = PointLights(location=[shade["light_location"]])
+    mat = Materials(specular_color=[shade["specular_color"]], shininess=float(shade["shininess"]))
+    return shade, meshes, cams, lights, mat
+
+
 @pytest.fixture(scope="module")
 def sphere(request):
+    """The scene of PyTorch3D's reference files, with their outputs (skips without them)."""
     from tests.conftest import load_reference
 
-    ref = load_reference("shade_sphere")
-    geo = load_reference("rasterize_sphere")
-    meshes = Meshes([geo["verts"]], [geo["faces"]],
-                    textures=TexturesVertex([ref["vertex_colors"]]))  # fmt: skip
-    cams = FoVPerspectiveCameras(R=geo["R"], T=geo["T"])
-    lights = PointLights(location=[ref["light_location"]])
-    mat = Materials(specular_color=[ref["specular_color"]], shininess=float(ref["shininess"]))
-    return ref, meshes, cams, lights, mat
+    return _sphere(load_reference("shade_sphere"), load_reference("rasterize_sphere"))
+
+
+@pytest.fixture(scope="module")
+def built_sphere():
+    """The same scene built here (for tests of jax3d's own behaviour)."""
+    from tests.scenes import LIGHT_LOCATION, SHININESS, SPECULAR_COLOR, sphere_scene
+
+    geo = sphere_scene()
+    shade = {"vertex_colors": geo["vertex_colors"], "light_location": LIGHT_LOCATION,
+             "specular_color": SPECULAR_COLOR, "shininess": SHININESS}  # fmt: skip
+    return _sphere(shade, geo)
 
 
 @pytest.mark.parametrize("name,cls", [("phong", HardPhongShader), ("gouraud", HardGouraudShader),
@@ -68,8 +82,8 @@ def test_soft_phong_and_silhouette_match_pytorch3d(sphere):
     np.testing.assert_allclose(np.asarray(sil[..., 3]), 1 - np.prod(1 - prob, -1), atol=1e-5)
 
 
-def test_per_call_overrides_equal_constructor_defaults(sphere):
-    _, meshes, cams, lights, mat = sphere
+def test_per_call_overrides_equal_constructor_defaults(built_sphere):
+    _, meshes, cams, lights, mat = built_sphere
     frags = MeshRasterizer(cams, RasterizationSettings(image_size=24))(meshes)
     configured = HardPhongShader(cameras=cams, lights=lights, materials=mat)(frags, meshes)
     bare = HardPhongShader()
@@ -83,8 +97,8 @@ def test_per_call_overrides_equal_constructor_defaults(sphere):
     np.testing.assert_allclose(np.asarray(via_rt), np.asarray(configured), atol=1e-6)
 
 
-def test_soft_gouraud_close_to_hard_inside(sphere):
-    _, meshes, cams, lights, mat = sphere
+def test_soft_gouraud_close_to_hard_inside(built_sphere):
+    _, meshes, cams, lights, mat = built_sphere
     frags = MeshRasterizer(cams, SOFT)(meshes)
     soft = np.asarray(SoftGouraudShader(cameras=cams, lights=lights, materials=mat,
                                         blend_params=BLEND)(frags, meshes))  # fmt: skip
@@ -95,8 +109,8 @@ def test_soft_gouraud_close_to_hard_inside(sphere):
     np.testing.assert_allclose(soft[inside], hard[inside], atol=2e-2)
 
 
-def test_shader_errors(sphere):
-    _, meshes, cams, _, _ = sphere
+def test_shader_errors(built_sphere):
+    _, meshes, cams, _, _ = built_sphere
     frags = MeshRasterizer(cams, RasterizationSettings(image_size=8))(meshes)
     with pytest.raises(ValueError, match="cameras"):
         HardPhongShader()(frags, meshes)

@@ -508,21 +508,30 @@ def test_with_renderer_textures_vertex():
     assert scene.textures.verts_features_packed().shape[0] == scene.verts_packed().shape[0]
 
 
-def test_edges_pytorch3d_parity(reference):
-    """PyTorch3D's mesh_edge_loss (target 0) on one mesh = mean squared edge length."""
-    ref = reference("losses")
-    meshes = Meshes([ref["mesh_verts"]], [ref["mesh_faces"].astype(np.int32)])
+def test_edges_of_a_noisy_sphere():
+    from jax3d.utils import ico_sphere_verts_faces
+
+    verts, faces = ico_sphere_verts_faces(2)
+    v = verts * np.random.default_rng(0).uniform(0.9, 1.1, (len(verts), 1)).astype(np.float32)
+    meshes = Meshes([v], [faces])
     edges = np.asarray(meshes.edges_packed())
     assert edges.shape == (480, 2)  # ico_sphere(2): V - E + F = 2
     assert (edges[:, 0] < edges[:, 1]).all()
-    v = ref["mesh_verts"].astype(np.float64)
-    mean_sq = np.mean(np.sum((v[edges[:, 0]] - v[edges[:, 1]]) ** 2, axis=1))
-    np.testing.assert_allclose(mean_sq, ref["edge"], rtol=1e-5)
     # Closed manifold: every edge is used by exactly two faces.
     counts = np.bincount(np.asarray(meshes.faces_packed_to_edges_packed()).ravel())
     np.testing.assert_array_equal(counts, 2)
     # Noisy sphere, outward winding: vertex normals point away from the centre.
     assert (np.sum(np.asarray(meshes.verts_normals_packed()) * v, axis=1) > 0).all()
+
+
+def test_edges_pytorch3d_parity(reference):
+    """PyTorch3D's mesh_edge_loss (target 0) on one mesh = mean squared edge length."""
+    ref = reference("losses")
+    meshes = Meshes([ref["mesh_verts"]], [ref["mesh_faces"].astype(np.int32)])
+    edges = np.asarray(meshes.edges_packed())
+    v = ref["mesh_verts"].astype(np.float64)
+    mean_sq = np.mean(np.sum((v[edges[:, 0]] - v[edges[:, 1]]) ** 2, axis=1))
+    np.testing.assert_allclose(mean_sq, ref["edge"], rtol=1e-5)
 
 
 @jax.jit

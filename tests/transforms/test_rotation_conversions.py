@@ -145,20 +145,20 @@ def test_quaternion_to_axis_angle_conventions():
 
 def test_random_quaternions_and_rotations():
     key = jax.random.key(0)
-    q = T.random_quaternions(key, 4000)
+    q = T.random_quaternions(4000, key=key)
     assert q.shape == (4000, 4) and q.dtype == jnp.float32
     np.testing.assert_allclose(jnp.linalg.norm(q, axis=-1), 1.0, atol=1e-6)
     assert np.all(np.asarray(q)[:, 0] >= 0)
-    np.testing.assert_array_equal(q, T.random_quaternions(key, 4000))
-    R = T.random_rotations(jax.random.key(1), 4000)
+    np.testing.assert_array_equal(q, T.random_quaternions(4000, key=key))
+    R = T.random_rotations(4000, key=jax.random.key(1))
     assert_rotation(R)
     # Haar measure: E[R] = 0 and the angle density is (1 - cos t) / pi, mean pi/2 + 2/pi.
     np.testing.assert_allclose(np.mean(np.asarray(R), axis=0), np.zeros((3, 3)), atol=0.05)
     angles = np.asarray(T.so3_rotation_angle(R))
     np.testing.assert_allclose(angles.mean(), np.pi / 2 + 2 / np.pi, atol=0.05)
-    assert T.random_rotation(key).shape == (3, 3)
+    assert T.random_rotation(key=key).shape == (3, 3)
     with pytest.raises(ValueError, match="n must"):
-        T.random_quaternions(key, -1)
+        T.random_quaternions(-1, key=key)
 
 
 # ---------------------------------------------------------------- round trips (hypothesis)

@@ -59,7 +59,7 @@ def test_se3_log_map_inverts_exp(angle):
 
 def test_get_se3_log_of_transform3d():
     rng = np.random.default_rng(1)
-    R = np.asarray(T.random_rotations(jax.random.key(0), 3))
+    R = np.asarray(T.random_rotations(3, key=jax.random.key(0)))
     t = T.Rotate(R).translate(rng.normal(size=(3, 3)).astype(np.float32))
     log = jax.jit(lambda tt: tt.get_se3_log())(t)  # a Transform3d goes through jit
     np.testing.assert_allclose(_EXP(log), t.get_matrix(), atol=2e-6)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jax3d.utils import checkerboard
+from jax3d.utils import checkerboard_image
 
 
 def checkerboard_naive(height, width, rows, cols, colors):
@@ -26,7 +26,7 @@ def checkerboard_naive(height, width, rows, cols, colors):
 )
 def test_matches_naive(height, width, rows, cols):
     colors = ((0.9, 0.2, 0.1), (0.0, 0.5, 1.0))
-    img = checkerboard((height, width), (rows, cols), colors)
+    img = checkerboard_image((height, width), (rows, cols), colors)
     assert img.shape == (height, width, 3) and img.dtype == np.float32
     np.testing.assert_allclose(
         img, checkerboard_naive(height, width, rows, cols, colors), atol=1e-7
@@ -34,7 +34,7 @@ def test_matches_naive(height, width, rows, cols):
 
 
 def test_default_is_8x8_black_and_white_with_exact_squares():
-    img = checkerboard()
+    img = checkerboard_image()
     assert img.shape == (256, 256, 3)
     np.testing.assert_array_equal(img[0, 0], 1.0)  # top-left square is colors[0] (white)
     np.testing.assert_array_equal(img[0, 32], 0.0)
@@ -46,7 +46,7 @@ def test_default_is_8x8_black_and_white_with_exact_squares():
 
 
 def test_int_size_and_rectangular_squares():
-    img = checkerboard(12, squares=(2, 3))
+    img = checkerboard_image(12, squares=(2, 3))
     assert img.shape == (12, 12, 3)
     np.testing.assert_array_equal(img[:6, :4, 0], 1.0)
     np.testing.assert_array_equal(img[:6, 4:8, 0], 0.0)
@@ -67,4 +67,4 @@ def test_int_size_and_rectangular_squares():
 )
 def test_invalid_args(kwargs, err, name):
     with pytest.raises(err, match=name):
-        checkerboard(**kwargs)
+        checkerboard_image(**kwargs)

@@ -110,7 +110,9 @@ def test_meshes_wrapper_device_argument():
     device = jax.devices()[0]
     mesh = ico_sphere(0, device)
     assert mesh.verts_packed().devices() == {device}
-    # PyTorch-style device strings from ported code are accepted and ignored.
-    np.testing.assert_allclose(
-        np.asarray(ico_sphere(0, "cuda:0").verts_packed()), mesh.verts_packed()
-    )
+    # PyTorch-style device strings name JAX devices (jax3d.device); unknown ones are errors.
+    on_cpu = ico_sphere(0, "cpu")
+    assert on_cpu.device == jax.devices("cpu")[0]
+    np.testing.assert_allclose(np.asarray(on_cpu.verts_packed()), mesh.verts_packed())
+    with pytest.raises(ValueError, match="unknown device"):
+        ico_sphere(0, "mps")

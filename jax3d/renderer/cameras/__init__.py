@@ -1,5 +1,12 @@
-"""jax3d.renderer.cameras: the four PyTorch3D camera models and their helpers."""
+"""jax3d.renderer.cameras: the four PyTorch3D camera models, their deprecated aliases and
+helpers."""
 
+from jax3d.renderer.cameras.aliases import (
+    OpenGLOrthographicCameras,
+    OpenGLPerspectiveCameras,
+    SfMOrthographicCameras,
+    SfMPerspectiveCameras,
+)
 from jax3d.renderer.cameras.base import CamerasBase
 from jax3d.renderer.cameras.fov import FoVOrthographicCameras, FoVPerspectiveCameras
 from jax3d.renderer.cameras.look_at import (
@@ -15,8 +22,12 @@ __all__ = [
     "CamerasBase",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
+    "OpenGLOrthographicCameras",
+    "OpenGLPerspectiveCameras",
     "OrthographicCameras",
     "PerspectiveCameras",
+    "SfMOrthographicCameras",
+    "SfMPerspectiveCameras",
     "camera_position_from_spherical_angles",
     "get_ndc_to_screen_transform",
     "get_screen_to_ndc_transform",

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jax3d.device import as_device
 from jax3d.renderer.cameras import matrices
 from jax3d.renderer.cameras.batching import (
     as_float_array,
@@ -34,6 +35,7 @@ from jax3d.renderer.cameras.batching import (
     resolve_index,
     to_device,
 )
+from jax3d.renderer.utils import TensorProperties
 from jax3d.transforms import Transform3d
 
 Array = jax.Array
@@ -56,12 +58,20 @@ def check_points(name: str, points, n: int):
     return pts
 
 
+def _frozen_setattr(self, name, value):
+    raise AttributeError(f"{type(self).__name__} are immutable: cannot set {name!r}; use "
+                         f"`cameras = cameras.replace({name}=...)`, or pass {name}= to the "
+                         f"method call (per-call overrides)")  # fmt: skip
+
+
 def camera_dataclass(cls):
     """``flax.struct.dataclass`` for cameras, keeping ``CamerasBase.replace`` (which
-    re-broadcasts the updated fields) instead of flax's plain ``replace``."""
+    re-broadcasts the updated fields) instead of flax's plain ``replace``, and an assignment
+    error that names the functional replacement."""
     custom_replace = cls.replace
     cls = struct.dataclass(cls)
     cls.replace = custom_replace
+    cls.__setattr__ = _frozen_setattr
     return cls
 
 
@@ -108,10 +118,14 @@ def _camera_center(R: Array, T: Array) -> Array:
     return -jnp.linalg.solve(jnp.swapaxes(R, -1, -2), T[..., None])[..., 0]
 
 
-class CamerasBase:
+class CamerasBase(TensorProperties):
     """Shared camera methods. Per-call keyword overrides (``R=``, ``T=``, ``fov=``, ...) work
     like PyTorch3D's ``**kwargs``: they replace the stored values for that call only; unknown
-    keywords are ignored (so renderer keyword arguments can be passed through)."""
+    keywords are ignored (so renderer keyword arguments can be passed through).
+
+    ``device=`` (constructors) places the arrays with ``jax.device_put`` (``jax3d.device``
+    meaning; None: JAX's default placement); ``.device``, ``.to``, ``.cpu``, ``.cuda``,
+    ``.clone``, ``.detach`` come from ``jax3d.device.DeviceMethods``."""
 
     # name -> shape of one camera's value; the leading batch axis N is added on top.
     _EVENT_SHAPES: ClassVar[dict[str, tuple[int, ...]]] = {}
@@ -119,10 +133,15 @@ class CamerasBase:
     _STATIC_OVERRIDES: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ construction
-    def _set_fields(self, arrays: dict[str, Any], static: dict[str, Any], normalized: bool):
-        """Store the fields, normalising the arrays unless they come from pytree unflattening."""
+    def _set_fields(self, arrays: dict[str, Any], static: dict[str, Any], normalized: bool,
+                    device=None):
+        """Store the fields, normalising the arrays unless they come from pytree unflattening,
+        and place them on ``device`` (``jax3d.device`` meaning) when one is given."""
         if not normalized:
             arrays = self._normalize(arrays)
+        dev = as_device(device)
+        if dev is not None and all(is_concrete(v) for v in arrays.values() if v is not None):
+            arrays = jax.device_put(arrays, dev)
         for name, value in {**arrays, **static}.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_normalized", True)
@@ -320,6 +339,11 @@ class CamerasBase:
         """(N, 3) float32 camera centres in world coordinates: ``C = -T @ inv(R)``."""
         cams = self._resolve(kwargs)
         return _camera_center(cams.R, cams.T)
+
+    def unproject_points(self, xy_depth, **kwargs) -> Array:
+        """Lift ``(x, y, depth)`` back to world coordinates; each camera model defines it
+        (see its ``unproject_points`` for the arguments)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define unproject_points")
 
     def _unproject_points(
         self, xy_depth, kwargs, world_coordinates, from_ndc, scaled_depth_input

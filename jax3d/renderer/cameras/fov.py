@@ -83,11 +83,11 @@ class FoVPerspectiveCameras(CamerasBase):
     ):
         """Args: ``znear``, ``zfar``, ``aspect_ratio``, ``fov``: scalars or (N,); ``R``:
         (N, 3, 3) or (3, 3) (default identity); ``T``: (N, 3) or (3,) (default 0); ``K``:
-        optional (N, 4, 4); ``degrees``: fov unit; ``device`` is accepted and ignored (for
-        PyTorch3D code). Parameters of batch 1 broadcast to the largest batch N."""
-        del device, _kind  # _kind is reset from the class in _set_fields
+        optional (N, 4, 4); ``degrees``: fov unit; ``device``: where to place the arrays
+        (``jax3d.device`` meaning). Parameters of batch 1 broadcast to the largest batch N."""
+        del _kind  # _kind is reset from the class in _set_fields
         arrays = dict(znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, R=R, T=T, K=K)
-        self._set_fields(arrays, {"degrees": bool(degrees)}, _normalized)
+        self._set_fields(arrays, {"degrees": bool(degrees)}, _normalized, device)
 
     @classmethod
     def _check_values(cls, arrays) -> None:
@@ -202,8 +202,8 @@ class FoVOrthographicCameras(CamerasBase):
         _kind: str = "",
     ):
         """Args as in PyTorch3D: scalars or (N,) box and depth range, ``scale_xyz`` (N, 3) or
-        (3,), ``R``, ``T``, optional ``K``; ``device`` is ignored."""
-        del device, _kind  # _kind is reset from the class in _set_fields
+        (3,), ``R``, ``T``, optional ``K``; ``device``: placement."""
+        del _kind  # _kind is reset from the class in _set_fields
         arrays = dict(
             znear=znear,
             zfar=zfar,
@@ -216,7 +216,7 @@ class FoVOrthographicCameras(CamerasBase):
             T=T,
             K=K,
         )
-        self._set_fields(arrays, {}, _normalized)
+        self._set_fields(arrays, {}, _normalized, device)
 
     @classmethod
     def _check_values(cls, arrays) -> None:
@@ -236,6 +236,14 @@ class FoVOrthographicCameras(CamerasBase):
         return matrices.fov_orthographic_matrix(
             self.znear, self.zfar, self.max_x, self.min_x, self.max_y, self.min_y, self.scale_xyz
         )
+
+    def compute_projection_matrix(
+        self, znear, zfar, max_x, min_x, max_y, min_y, scale_xyz
+    ) -> Array:
+        """(N, 4, 4) column-form projection ``K`` for the given box, depth range and scale."""
+        cams = self.replace(znear=znear, zfar=zfar, max_x=max_x, min_x=min_x, max_y=max_y,
+                            min_y=min_y, scale_xyz=scale_xyz, K=None)  # fmt: skip
+        return jnp.swapaxes(cams.get_projection_transform().get_matrix(), -1, -2)
 
     def unproject_points(
         self,

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax3d.device import as_device, device_put
 from jax3d.renderer.cameras import matrices
 from jax3d.renderer.cameras.base import as_transform
 from jax3d.renderer.cameras.batching import batch_field, broadcast_batches
@@ -37,12 +38,12 @@ def camera_position_from_spherical_angles(
     Args:
       distance, elevation, azimuth: scalars or (N,) float32 (size 1 broadcasts).
       degrees: static; angles in degrees (True) or radians.
-      device: ignored (PyTorch3D compatibility).
+      device: placement of the result (``jax3d.device`` meaning).
 
     Returns:
       (N, 3) float32 positions.
     """
-    del device
+    as_device(device)  # unknown devices fail early
     args = broadcast_batches(
         {
             "distance": batch_field("distance", distance, ()),
@@ -50,7 +51,10 @@ def camera_position_from_spherical_angles(
             "azimuth": batch_field("azimuth", azimuth, ()),
         }
     )
-    return _spherical_to_position(args["distance"], args["elevation"], args["azimuth"], degrees)
+    return device_put(
+        _spherical_to_position(args["distance"], args["elevation"], args["azimuth"], degrees),
+        device,
+    )
 
 
 @partial(jax.jit, static_argnames="degrees")
@@ -75,12 +79,12 @@ def look_at_rotation(camera_position, at=((0, 0, 0),), up=((0, 1, 0),), device=N
 
     Args:
       camera_position, at, up: (3,), (1, 3) or (N, 3) float32; size 1 broadcasts.
-      device: ignored.
+      device: placement of the result (``jax3d.device`` meaning).
 
     Returns:
       (N, 3, 3) float32 rotation matrices.
     """
-    del device
+    as_device(device)  # unknown devices fail early
     args = broadcast_batches(
         {
             "camera_position": batch_field("camera_position", camera_position, (3,)),
@@ -88,7 +92,7 @@ def look_at_rotation(camera_position, at=((0, 0, 0),), up=((0, 1, 0),), device=N
             "up": batch_field("up", up, (3,)),
         }
     )
-    return _look_at_rotation(args["camera_position"], args["at"], args["up"])
+    return device_put(_look_at_rotation(args["camera_position"], args["at"], args["up"]), device)
 
 
 @jax.jit
@@ -124,12 +128,12 @@ def look_at_view_transform(
       degrees: static; angle unit.
       eye: optional (3,), (1, 3) or (N, 3) camera positions (overrides dist/elev/azim).
       at, up: (3,), (1, 3) or (N, 3) float32.
-      device: ignored.
+      device: placement of the result (``jax3d.device`` meaning).
 
     Returns:
       R: (N, 3, 3) float32 and T: (N, 3) float32 with ``X_view = X_world @ R + T``.
     """
-    del device
+    as_device(device)  # unknown devices fail early
     if eye is not None:
         args = broadcast_batches(
             {
@@ -149,7 +153,7 @@ def look_at_view_transform(
             }
         )
         center, at, up = args["position"] + args["at"], args["at"], args["up"]
-    return _look_at_R_T(center, at, up)
+    return device_put(_look_at_R_T(center, at, up), device)
 
 
 @jax.jit

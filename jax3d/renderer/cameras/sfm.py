@@ -31,7 +31,9 @@ class _SfMCameras(CamerasBase):
     _EVENT_SHAPES = _SFM_EVENT_SHAPES
     _STATIC_OVERRIDES = ("in_ndc",)
 
-    def _init_sfm(self, focal_length, principal_point, R, T, K, in_ndc, image_size, normalized):
+    def _init_sfm(
+        self, focal_length, principal_point, R, T, K, in_ndc, image_size, normalized, device
+    ):
         arrays = dict(
             focal_length=focal_length,
             principal_point=principal_point,
@@ -42,7 +44,7 @@ class _SfMCameras(CamerasBase):
         )
         if not isinstance(in_ndc, (bool, np.bool_)):
             raise TypeError(f"in_ndc must be a bool, got {type(in_ndc).__name__}")
-        self._set_fields(arrays, {"_in_ndc": bool(in_ndc)}, normalized)
+        self._set_fields(arrays, {"_in_ndc": bool(in_ndc)}, normalized, device)
 
     def replace(self, **updates):
         """A copy with some fields replaced; ``in_ndc=`` is accepted too."""
@@ -139,10 +141,12 @@ class PerspectiveCameras(_SfMCameras):
         """Args: ``focal_length`` scalar, (N,) (one per camera, as in PyTorch3D), (N, 1) or
         (N, 2); ``principal_point`` (N, 2) or (2,); ``R``, ``T``, ``K`` as for the other
         cameras; ``in_ndc``; ``image_size`` ``(H, W)``, ``((H, W),)`` or (N, 2);
-        ``device`` is ignored."""
-        del device, _kind  # _kind is reset from the class in _set_fields
+        ``device``: where to place the arrays."""
+        del _kind  # _kind is reset from the class in _set_fields
         in_ndc = in_ndc if _in_ndc is None else _in_ndc
-        self._init_sfm(focal_length, principal_point, R, T, K, in_ndc, image_size, _normalized)
+        self._init_sfm(
+            focal_length, principal_point, R, T, K, in_ndc, image_size, _normalized, device
+        )
 
     def unproject_points(
         self, xy_depth, world_coordinates: bool = True, from_ndc: bool = False, **kwargs
@@ -198,9 +202,11 @@ class OrthographicCameras(_SfMCameras):
         _kind: str = "",
     ):
         """Arguments as for :class:`PerspectiveCameras`."""
-        del device, _kind  # _kind is reset from the class in _set_fields
+        del _kind  # _kind is reset from the class in _set_fields
         in_ndc = in_ndc if _in_ndc is None else _in_ndc
-        self._init_sfm(focal_length, principal_point, R, T, K, in_ndc, image_size, _normalized)
+        self._init_sfm(
+            focal_length, principal_point, R, T, K, in_ndc, image_size, _normalized, device
+        )
 
     def unproject_points(
         self, xy_depth, world_coordinates: bool = True, from_ndc: bool = False, **kwargs

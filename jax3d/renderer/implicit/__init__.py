@@ -2,6 +2,7 @@
 
 from jax3d.renderer.implicit.harmonic_embedding import HarmonicEmbedding
 from jax3d.renderer.implicit.raybundle import (
+    HeterogeneousRayBundle,
     RayBundle,
     ray_bundle_to_ray_points,
     ray_bundle_variables_to_ray_points,
@@ -34,6 +35,7 @@ __all__ = [
     "EmissionAbsorptionRaymarcher",
     "GridRaysampler",
     "HarmonicEmbedding",
+    "HeterogeneousRayBundle",
     "ImplicitRenderer",
     "MonteCarloRaysampler",
     "MultinomialRaysampler",

@@ -47,13 +47,21 @@ class HarmonicEmbedding:
 
     def get_output_dim(self, input_dims: int = 3) -> int:
         """Channels of the embedding of a ``(..., input_dims)`` input."""
-        return input_dims * (2 * self.n_harmonic_functions + int(self.append_input))
+        return self.get_output_dim_static(input_dims, self.n_harmonic_functions,
+                                          self.append_input)  # fmt: skip
 
-    def __call__(self, x: jax.Array, diag_cov: jax.Array | None = None) -> jax.Array:
+    @staticmethod
+    def get_output_dim_static(input_dims: int, n_harmonic_functions: int,
+                              append_input: bool) -> int:  # fmt: skip
+        """Channels of an embedding with these settings: ``D (2 n + append_input)``."""
+        return input_dims * (2 * n_harmonic_functions + int(append_input))
+
+    def __call__(self, x: jax.Array, diag_cov: jax.Array | None = None, **kwargs) -> jax.Array:
         """Embed ``x: (..., D) float32`` -> ``(..., get_output_dim(D))``.
 
         ``diag_cov: (..., D)`` (optional) damps each frequency by ``exp(-0.5 f^2 cov)``, the
-        integrated positional encoding of mip-NeRF (PyTorch3D's ``diag_cov``).
+        integrated positional encoding of mip-NeRF (PyTorch3D's ``diag_cov``). Other keyword
+        arguments are ignored, as in PyTorch3D.
         """
         x = jnp.asarray(x)
         if x.ndim < 1 or not jnp.issubdtype(x.dtype, jnp.floating):

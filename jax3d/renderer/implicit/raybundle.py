@@ -11,7 +11,12 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-__all__ = ["RayBundle", "ray_bundle_to_ray_points", "ray_bundle_variables_to_ray_points"]
+__all__ = [
+    "HeterogeneousRayBundle",
+    "RayBundle",
+    "ray_bundle_to_ray_points",
+    "ray_bundle_variables_to_ray_points",
+]
 
 
 @struct.dataclass
@@ -44,25 +49,46 @@ class RayBundle:
                              f"got {ln} and {xy}")
 
 
-def ray_bundle_variables_to_ray_points(origins, directions, lengths) -> jax.Array:
+@struct.dataclass
+class HeterogeneousRayBundle:
+    """Rays cast from a varying number of cameras (PyTorch3D ``HeterogeneousRayBundle``): the
+    ray fields of :class:`RayBundle` plus which cameras cast them.
+
+    Attributes:
+      origins, directions: ``(..., 3) float32``; lengths: ``(..., S)``; xys: ``(..., 2)``.
+      camera_ids: ``(N,) int32`` ids of the distinct cameras that cast rays, or None.
+      camera_counts: ``(N,) int32`` number of rays of each of those cameras (summing to the
+        number of rays), or None. Rays are grouped by camera in that order.
+    """
+
+    origins: jax.Array
+    directions: jax.Array
+    lengths: jax.Array
+    xys: jax.Array
+    camera_ids: jax.Array | None = None
+    camera_counts: jax.Array | None = None
+
+
+def ray_bundle_variables_to_ray_points(rays_origins, rays_directions, rays_lengths) -> jax.Array:
     """Sample points ``origins + lengths * directions``.
 
     Args:
-      origins: ``(..., 3)``; directions: ``(..., 3)``; lengths: ``(..., S)``.
+      rays_origins: ``(..., 3)``; rays_directions: ``(..., 3)``; rays_lengths: ``(..., S)``.
 
     Returns:
       ``(..., S, 3)``: ``points[..., s, :] = origins + lengths[..., s] * directions``.
     """
-    origins, directions, lengths = (jnp.asarray(x) for x in (origins, directions, lengths))
+    origins, directions, lengths = (jnp.asarray(x) for x in (rays_origins, rays_directions,
+                                                               rays_lengths))
     if origins.shape[-1:] != (3,) or directions.shape[-1:] != (3,):
         raise ValueError(f"origins and directions must end in 3, got {origins.shape} and "
                          f"{directions.shape}")
     return origins[..., None, :] + lengths[..., :, None] * directions[..., None, :]
 
 
-def ray_bundle_to_ray_points(ray_bundle: RayBundle) -> jax.Array:
+def ray_bundle_to_ray_points(ray_bundle: RayBundle | HeterogeneousRayBundle) -> jax.Array:
     """World points of every sample of ``ray_bundle``: ``(B, ..., S, 3)`` (PyTorch3D's name)."""
-    if not isinstance(ray_bundle, RayBundle):
+    if not isinstance(ray_bundle, (RayBundle, HeterogeneousRayBundle)):
         raise TypeError(f"ray_bundle must be a RayBundle, got {type(ray_bundle).__name__}")
     return ray_bundle_variables_to_ray_points(
         ray_bundle.origins, ray_bundle.directions, ray_bundle.lengths

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from jax3d.renderer.implicit.raybundle import RayBundle
+from jax3d.renderer.implicit.raybundle import HeterogeneousRayBundle, RayBundle
 
 __all__ = [
     "GridRaysampler",
@@ -91,6 +92,35 @@ def _need_key(key, what: str) -> jax.Array:
     return key
 
 
+def _heterogeneous(key, cameras, n_rays_total: int, sample) -> HeterogeneousRayBundle:
+    """PyTorch3D's ``n_rays_total``: ``n_rays_total`` rays from cameras drawn uniformly with
+    replacement. ``sample(camera_ids, n_rays, key)`` casts ``n_rays`` rays from each listed
+    camera; each camera keeps as many as it was drawn. Eager only (the per-camera counts are
+    data-dependent).
+
+    Returns:
+      ``HeterogeneousRayBundle`` with rays ``(n_rays_total, 1, ...)`` grouped by camera, and
+      ``camera_ids`` / ``camera_counts`` ``(C,) int32``.
+    """
+    if not isinstance(n_rays_total, int) or n_rays_total < 1:
+        raise ValueError(f"n_rays_total must be an int >= 1, got {n_rays_total!r}")
+    k_ids, k_rays = jax.random.split(_need_key(key, "n_rays_total sampling"))
+    ids = np.asarray(jax.random.randint(k_ids, (n_rays_total,), 0, _check_cameras(cameras)))
+    unique, counts = np.unique(ids, return_counts=True)
+    most = int(counts.max())
+    bundle = sample(unique, most, k_rays)
+    keep = np.concatenate([i * most + np.arange(c) for i, c in enumerate(counts)])
+
+    def pack(x):
+        return x.reshape(len(unique) * most, *x.shape[2:])[keep][:, None]
+
+    return HeterogeneousRayBundle(
+        origins=pack(bundle.origins), directions=pack(bundle.directions),
+        lengths=pack(bundle.lengths), xys=pack(bundle.xys),
+        camera_ids=jnp.asarray(unique, jnp.int32), camera_counts=jnp.asarray(counts, jnp.int32),
+    )
+
+
 def _select_rays(key: jax.Array, xy_grid: jax.Array, n_rays: int, mask) -> jax.Array:
     """``(B, H, W, 2)`` -> ``(B, n_rays, 2)``: a random subset without replacement, each image
     independently, pixels weighted by ``mask: (B, H, W)`` (PyTorch3D's multinomial sampling)."""
@@ -121,13 +151,15 @@ class MultinomialRaysampler:
     ``y = linspace(max_y, min_y, image_height)`` (PyTorch3D's ordering); every ray has
     ``n_pts_per_ray`` depths ``linspace(min_depth, max_depth)``, jiggled within their strata
     when ``stratified_sampling``. With ``n_rays_per_image`` a random subset of the grid is cast
-    per camera (``xys (B, n_rays_per_image, 2)``). All settings are static.
+    per camera (``xys (B, n_rays_per_image, 2)``); with ``n_rays_total`` that many rays in
+    all, from cameras drawn with replacement (a ``HeterogeneousRayBundle``, eager only). All
+    settings are static.
 
     Call: ``raysampler(cameras, key=None, *, mask=None, min_depth=None, max_depth=None,
-    n_rays_per_image=None, n_pts_per_ray=None, stratified_sampling=None) -> RayBundle`` with
-    ``origins (B, H, W, 3)``, ``lengths (B, H, W, S)`` (or ``(B, R, ...)`` for a subset); the
-    keyword values override the settings for this call; ``mask: (B, H, W)`` weights the
-    random subset. ``key`` is needed when sampling is random.
+    n_rays_per_image=None, n_pts_per_ray=None, stratified_sampling=None, n_rays_total=None)
+    -> RayBundle`` with ``origins (B, H, W, 3)``, ``lengths (B, H, W, S)`` (or
+    ``(B, R, ...)`` for a subset); the keyword values override the settings for this call;
+    ``mask: (B, H, W)`` weights the random subset. ``key`` is needed when sampling is random.
     """
 
     min_x: float = struct.field(pytree_node=False)
@@ -140,10 +172,13 @@ class MultinomialRaysampler:
     min_depth: float = struct.field(pytree_node=False)
     max_depth: float = struct.field(pytree_node=False)
     n_rays_per_image: int | None = struct.field(pytree_node=False, default=None)
+    n_rays_total: int | None = struct.field(pytree_node=False, default=None)
     unit_directions: bool = struct.field(pytree_node=False, default=False)
     stratified_sampling: bool = struct.field(pytree_node=False, default=False)
 
     def __post_init__(self):
+        if self.n_rays_per_image is not None and self.n_rays_total is not None:
+            raise ValueError("n_rays_per_image and n_rays_total cannot both be set")
         for name in ("image_width", "image_height"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -159,13 +194,24 @@ class MultinomialRaysampler:
 
     def __call__(self, cameras, key=None, *, mask=None, min_depth=None, max_depth=None,
                  n_rays_per_image=None, n_pts_per_ray=None, stratified_sampling=None,
-                 **kwargs) -> RayBundle:
+                 n_rays_total=None, **kwargs) -> RayBundle | HeterogeneousRayBundle:
         b = _check_cameras(cameras)
         min_depth = self.min_depth if min_depth is None else min_depth
         max_depth = self.max_depth if max_depth is None else max_depth
         n_pts = self.n_pts_per_ray if n_pts_per_ray is None else n_pts_per_ray
         n_rays = self.n_rays_per_image if n_rays_per_image is None else n_rays_per_image
         strat = self.stratified_sampling if stratified_sampling is None else stratified_sampling
+        n_total = self.n_rays_total if n_rays_total is None else n_rays_total
+        if n_total:
+            if n_rays is not None:
+                raise ValueError("n_rays_per_image and n_rays_total cannot both be set")
+
+            def sample(ids, m, k):
+                return self(cameras[ids], k, mask=None if mask is None else jnp.asarray(mask)[ids],
+                            min_depth=min_depth, max_depth=max_depth, n_rays_per_image=m,
+                            n_pts_per_ray=n_pts, stratified_sampling=strat, n_rays_total=0)
+
+            return _heterogeneous(key, cameras, n_total, sample)
         _check_depths(min_depth, max_depth, n_pts)
         xy = jnp.broadcast_to(self.xy_grid(), (b, self.image_height, self.image_width, 2))
         key_rays = key_strat = None
@@ -180,11 +226,14 @@ class MultinomialRaysampler:
 
 
 def NDCMultinomialRaysampler(image_width: int, image_height: int, n_pts_per_ray: int,
-                             min_depth: float, max_depth: float, **kwargs) -> MultinomialRaysampler:
+                             min_depth: float, max_depth: float, *,
+                             n_rays_per_image: int | None = None, n_rays_total: int | None = None,
+                             unit_directions: bool = False,
+                             stratified_sampling: bool = False) -> MultinomialRaysampler:
     """A ``MultinomialRaysampler`` whose rays pass through the pixel centres of an
     ``image_height x image_width`` image in NDC (the shorter side spans ``[-1, 1]``; +X left,
-    +Y up, so ``xys[:, 0, 0]`` is the top-left pixel at positive x and y). ``kwargs`` are the
-    other ``MultinomialRaysampler`` settings."""
+    +Y up, so ``xys[:, 0, 0]`` is the top-left pixel at positive x and y). The keyword
+    arguments are the other ``MultinomialRaysampler`` settings."""
     if not isinstance(image_width, int) or not isinstance(image_height, int):
         raise ValueError(f"image_width and image_height must be ints, got {image_width!r}, "
                          f"{image_height!r}")
@@ -195,7 +244,9 @@ def NDCMultinomialRaysampler(image_width: int, image_height: int, n_pts_per_ray:
         min_x=-range_x + half_w, max_x=range_x - half_w,
         min_y=-range_y + half_h, max_y=range_y - half_h,
         image_width=image_width, image_height=image_height, n_pts_per_ray=n_pts_per_ray,
-        min_depth=min_depth, max_depth=max_depth, **kwargs,
+        min_depth=min_depth, max_depth=max_depth, n_rays_per_image=n_rays_per_image,
+        n_rays_total=n_rays_total, unit_directions=unit_directions,
+        stratified_sampling=stratified_sampling,
     )
 
 
@@ -208,7 +259,9 @@ class MonteCarloRaysampler:
     """``n_rays_per_image`` rays per camera through uniformly random NDC points of
     ``[min_x, max_x] x [min_y, max_y]``, each with ``n_pts_per_ray`` depths in
     ``[min_depth, max_depth]``. Call ``raysampler(cameras, key) -> RayBundle`` with
-    ``origins (B, R, 3)``, ``lengths (B, R, S)``, ``xys (B, R, 2)``; settings are static."""
+    ``origins (B, R, 3)``, ``lengths (B, R, S)``, ``xys (B, R, 2)``; with ``n_rays_total``,
+    that many rays in all from cameras drawn with replacement (a ``HeterogeneousRayBundle``,
+    eager only). Settings are static."""
 
     min_x: float = struct.field(pytree_node=False)
     max_x: float = struct.field(pytree_node=False)
@@ -218,6 +271,7 @@ class MonteCarloRaysampler:
     n_pts_per_ray: int = struct.field(pytree_node=False)
     min_depth: float = struct.field(pytree_node=False)
     max_depth: float = struct.field(pytree_node=False)
+    n_rays_total: int | None = struct.field(pytree_node=False, default=None)
     unit_directions: bool = struct.field(pytree_node=False, default=False)
     stratified_sampling: bool = struct.field(pytree_node=False, default=False)
 
@@ -227,8 +281,16 @@ class MonteCarloRaysampler:
                              f"{self.n_rays_per_image!r}")
         _check_depths(self.min_depth, self.max_depth, self.n_pts_per_ray)
 
-    def __call__(self, cameras, key=None, *, stratified_sampling=None, **kwargs) -> RayBundle:
+    def __call__(self, cameras, key=None, *, stratified_sampling=None, n_rays_total=None,
+                 **kwargs) -> RayBundle | HeterogeneousRayBundle:
         b = _check_cameras(cameras)
+        n_total = self.n_rays_total if n_rays_total is None else n_rays_total
+        if n_total:
+            def sample(ids, m, k):
+                sub = self.replace(n_rays_per_image=m, n_rays_total=None)
+                return sub(cameras[ids], k, stratified_sampling=stratified_sampling)
+
+            return _heterogeneous(key, cameras, n_total, sample)
         key_xy, key_strat = jax.random.split(_need_key(key, "MonteCarloRaysampler"))
         lo = jnp.array([self.min_x, self.min_y], jnp.float32)
         hi = jnp.array([self.max_x, self.max_y], jnp.float32)

@@ -5,7 +5,7 @@ sampling at rasterized pixels (``textures.sample_textures(fragments, meshes)`` o
 module-level :func:`sample_textures`). Each container is an immutable ``flax.struct`` pytree stored
 padded with per-mesh lengths, built from Python lists of per-mesh arrays or from padded
 arrays, and implements the protocol that ``Meshes`` calls (``docs/design.md``):
-``__getitem__(index)``, ``extend(n)``, ``join_batch(others)`` and ``join_scene()``.
+``__getitem__(index)``, ``extend(N)``, ``join_batch(textures)`` and ``join_scene()``.
 
 Indexing keeps the padded sizes (jit-friendly, aligned with ``Meshes.__getitem__``); list and
 packed views and the joins need concrete lengths.
@@ -13,16 +13,21 @@ packed views and the joins need concrete lengths.
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jax3d.device import DeviceMethods
 from jax3d.structures.meshes import batch_index
 from jax3d.structures.utils import concrete_numpy
 
 __all__ = [
+    "Textures",
     "TexturesAtlas",
+    "TexturesBase",
     "TexturesUV",
     "TexturesVertex",
     "pix_to_padded_face",
@@ -90,7 +95,8 @@ def _check_batch(cls_name: str, *sizes):
 def _check_same_type(self, others):
     for i, o in enumerate(others):
         if type(o) is not type(self):
-            raise TypeError(f"others[{i}] is a {type(o).__name__}, not a {type(self).__name__}")
+            raise TypeError(f"textures[{i}] is a {type(o).__name__}, not a "
+                            f"{type(self).__name__}")  # fmt: skip
 
 
 def resize_map(image: jax.Array, size: tuple[int, int], align_corners: bool) -> jax.Array:
@@ -116,8 +122,21 @@ def resize_map(image: jax.Array, size: tuple[int, int], align_corners: bool) -> 
 # ----------------------------------------------------------------------------- TexturesVertex
 
 
+class TexturesBase(DeviceMethods):
+    """What the texture containers share: PyTorch3D's device methods (``.device``, ``.to``,
+    ``.cpu``, ``.cuda``, ``.clone``, ``.detach``) with their JAX meanings."""
+
+    __slots__ = ()
+
+
+def _ids_list(ids_list, n: int, what: str) -> list[list[np.ndarray]]:
+    if len(ids_list) != n:
+        raise IndexError(f"{what} must have one entry per mesh ({n}), got {len(ids_list)}")
+    return [[np.asarray(ids, np.int64).reshape(-1) for ids in per_mesh] for per_mesh in ids_list]
+
+
 @struct.dataclass
-class TexturesVertex:
+class TexturesVertex(TexturesBase):
     """Per-vertex features (e.g. RGB), interpolated over faces by the shaders.
 
     ``TexturesVertex(verts_features)`` with a list of ``(V_i, C)`` arrays or a padded
@@ -159,24 +178,51 @@ class TexturesVertex:
         idx = batch_index(index, len(self), "TexturesVertex")
         return self.replace(verts_features=self.verts_features[idx], num_verts=self.num_verts[idx])
 
-    def extend(self, n: int) -> TexturesVertex:
-        """Each item repeated ``n`` times in a row, like ``Meshes.extend``."""
-        return jax.tree.map(lambda x: jnp.repeat(x, n, axis=0), self)
+    def extend(self, N: int) -> TexturesVertex:  # noqa: N803 (PyTorch3D's name)
+        """Each item repeated ``N`` times in a row, like ``Meshes.extend``."""
+        return jax.tree.map(lambda x: jnp.repeat(x, N, axis=0), self)
 
-    def join_batch(self, others: list) -> TexturesVertex:
-        """``self`` followed by ``others`` as one batch (padding to the largest V)."""
-        _check_same_type(self, others)
-        feats = [f for t in (self, *others) for f in t.verts_features_list()]
+    def join_batch(self, textures: list) -> TexturesVertex:
+        """``self`` followed by ``textures`` as one batch (padding to the largest V)."""
+        _check_same_type(self, textures)
+        feats = [f for t in (self, *textures) for f in t.verts_features_list()]
         return TexturesVertex(feats)
+
+    def check_shapes(self, batch_size: int, max_num_verts: int, max_num_faces: int) -> bool:
+        """Whether the padded features fit meshes with these padded sizes (``(B, V)``)."""
+        return tuple(self.verts_features.shape[:2]) == (batch_size, max_num_verts)
+
+    def faces_verts_textures_packed(self, faces_packed=None) -> jax.Array:
+        """``(sum F, 3, C)`` features of the corners of each face.
+
+        Args:
+          faces_packed: ``(sum F, 3)`` int packed faces (``meshes.faces_packed()``), required.
+        """
+        if faces_packed is None:
+            raise ValueError("TexturesVertex.faces_verts_textures_packed needs faces_packed=")
+        return self.verts_features_packed()[jnp.asarray(faces_packed, jnp.int32)]
+
+    def submeshes(self, vertex_ids_list, faces_ids_list) -> TexturesVertex:
+        """Textures of ``Meshes.submeshes``: the features of the vertices each submesh keeps.
+
+        Args:
+          vertex_ids_list: per mesh, a list of 1-D int arrays (the kept vertex ids of each of
+            its submeshes, increasing, as ``Meshes.submeshes`` keeps them).
+          faces_ids_list: unused (PyTorch3D's signature).
+        """
+        del faces_ids_list
+        feats = self.verts_features_list()
+        ids = _ids_list(vertex_ids_list, len(feats), "vertex_ids_list")
+        return TexturesVertex([feats[b][v] for b, per in enumerate(ids) for v in per])
 
     def join_scene(self) -> TexturesVertex:
         """One item holding every mesh's features, in packed order."""
         return TexturesVertex([self.verts_features_packed()])
 
-    def sample_textures(self, fragments, meshes=None, *, faces_packed=None) -> jax.Array:
+    def sample_textures(self, fragments, faces_packed=None, *, meshes=None) -> jax.Array:
         """(N, H, W, K, C) features interpolated at each fragment (0 where empty).
 
-        Needs the mesh faces: ``meshes`` (jit-safe, padded) or PyTorch3D's ``faces_packed``
+        Needs the mesh faces: ``meshes=`` (jit-safe, padded) or PyTorch3D's ``faces_packed``
         ((sum F, 3) indices into the packed features; eager only).
         """
         return _sample_vertex(self, fragments, meshes, faces_packed)
@@ -186,7 +232,7 @@ class TexturesVertex:
 
 
 @struct.dataclass
-class TexturesUV:
+class TexturesUV(TexturesBase):
     """UV-mapped texture images.
 
     ``TexturesUV(maps, faces_uvs, verts_uvs, padding_mode="border", align_corners=True,
@@ -272,17 +318,59 @@ class TexturesUV:
         idx = batch_index(index, len(self), "TexturesUV")
         return jax.tree.map(lambda x: x[idx], self)
 
-    def extend(self, n: int) -> TexturesUV:
-        """Each item repeated ``n`` times in a row, like ``Meshes.extend``."""
-        return jax.tree.map(lambda x: jnp.repeat(x, n, axis=0), self)
+    def extend(self, N: int) -> TexturesUV:  # noqa: N803 (PyTorch3D's name)
+        """Each item repeated ``N`` times in a row, like ``Meshes.extend``."""
+        return jax.tree.map(lambda x: jnp.repeat(x, N, axis=0), self)
 
-    def join_batch(self, others: list) -> TexturesUV:
-        """``self`` followed by ``others``; maps resized to the largest (H, W) (bilinear)."""
-        _check_same_type(self, others)
-        items = (self, *others)
-        for i, o in enumerate(others):
+    def check_shapes(self, batch_size: int, max_num_verts: int, max_num_faces: int) -> bool:
+        """Whether the padded face uvs fit meshes with these padded sizes (``(B, F)``)."""
+        return (tuple(self.faces_uvs.shape[:2]) == (batch_size, max_num_faces)
+                and self.verts_uvs.shape[0] == batch_size)  # fmt: skip
+
+    def faces_verts_textures_packed(self) -> jax.Array:
+        """``(sum F, 3, C)`` texels of the maps at the uvs of each face's corners (sampled with
+        the textures' settings). Needs concrete lengths."""
+        corner_uvs = [v[f] for v, f in zip(self.verts_uvs_list(), self.faces_uvs_list())]
+        out = []
+        for b, uvs in enumerate(corner_uvs):
+            out.append(sample_uv_maps(self.maps[b:b + 1], uvs[None], **self._settings())[0])
+        if not out:
+            return jnp.zeros((0, 3, self.maps.shape[-1]), self.maps.dtype)
+        return jnp.concatenate(out, axis=0)
+
+    def centers_for_image(self, index: int) -> jax.Array:
+        """``(T, 2)`` pixel ``(x, y)`` positions in the map of mesh ``index``'s ``verts_uvs``
+        (for plotting a texture map with its uv points; PyTorch3D's helper)."""
+        if len(self) != 1:
+            raise ValueError("centers_for_image supports textures of one mesh only")
+        _, h, w, _ = self.maps.shape
+        uv = self.verts_uvs_list()[index]
+        x = uv[:, 0] * (w - 1) if self.align_corners else uv[:, 0] * w - 0.5
+        y = (1.0 - uv[:, 1]) * (h - 1) if self.align_corners else (1.0 - uv[:, 1]) * h - 0.5
+        return jnp.stack([x, y], axis=-1)
+
+    def submeshes(self, vertex_ids_list, faces_ids_list) -> TexturesUV:
+        """Textures of ``Meshes.submeshes``: each submesh keeps its mesh's map and uvs and the
+        ``faces_uvs`` rows of the faces it keeps (``vertex_ids_list`` is unused)."""
+        del vertex_ids_list
+        faces = self.faces_uvs_list()
+        ids = _ids_list(faces_ids_list, len(faces), "faces_ids_list")
+        maps, fuv, vuv = [], [], []
+        verts = self.verts_uvs_list()
+        for b, per in enumerate(ids):
+            for f in per:
+                maps.append(self.maps[b])
+                fuv.append(faces[b][f])
+                vuv.append(verts[b])
+        return TexturesUV(maps, fuv, vuv, **self._settings())
+
+    def join_batch(self, textures: list) -> TexturesUV:
+        """``self`` followed by ``textures``; maps resized to the largest (H, W) (bilinear)."""
+        _check_same_type(self, textures)
+        items = (self, *textures)
+        for i, o in enumerate(textures):
             if o._settings() != self._settings():
-                raise ValueError(f"others[{i}] has different sampling settings")
+                raise ValueError(f"textures[{i}] has different sampling settings")
         maps = [m for t in items for m in t.maps_list()]
         faces = [f for t in items for f in t.faces_uvs_list()]
         verts = [v for t in items for v in t.verts_uvs_list()]
@@ -356,7 +444,7 @@ def _check_uv_indices(faces_uvs, num_faces, num_verts_uvs):
 
 
 @struct.dataclass
-class TexturesAtlas:
+class TexturesAtlas(TexturesBase):
     """A small ``R x R`` texture per face (PyTorch3D's ``TexturesAtlas``, SoftRas layout).
 
     ``TexturesAtlas(atlas)`` with a list of ``(F_i, R, R, C)`` arrays or a padded
@@ -401,14 +489,32 @@ class TexturesAtlas:
         idx = batch_index(index, len(self), "TexturesAtlas")
         return self.replace(atlas=self.atlas[idx], num_faces=self.num_faces[idx])
 
-    def extend(self, n: int) -> TexturesAtlas:
-        """Each item repeated ``n`` times in a row, like ``Meshes.extend``."""
-        return jax.tree.map(lambda x: jnp.repeat(x, n, axis=0), self)
+    def extend(self, N: int) -> TexturesAtlas:  # noqa: N803 (PyTorch3D's name)
+        """Each item repeated ``N`` times in a row, like ``Meshes.extend``."""
+        return jax.tree.map(lambda x: jnp.repeat(x, N, axis=0), self)
 
-    def join_batch(self, others: list) -> TexturesAtlas:
-        """``self`` followed by ``others`` (same R and C), padded to the largest F."""
-        _check_same_type(self, others)
-        return TexturesAtlas([a for t in (self, *others) for a in t.atlas_list()])
+    def join_batch(self, textures: list) -> TexturesAtlas:
+        """``self`` followed by ``textures`` (same R and C), padded to the largest F."""
+        _check_same_type(self, textures)
+        return TexturesAtlas([a for t in (self, *textures) for a in t.atlas_list()])
+
+    def check_shapes(self, batch_size: int, max_num_verts: int, max_num_faces: int) -> bool:
+        """Whether the padded atlas fits meshes with these padded sizes (``(B, F)``)."""
+        return tuple(self.atlas.shape[:2]) == (batch_size, max_num_faces)
+
+    def faces_verts_textures_packed(self) -> jax.Array:
+        """``(sum F, 3, C)``: the atlas cells at each face's corners (``v0``: barycentrics
+        (1, 0), ``v1``: (0, 1), ``v2``: (0, 0); PyTorch3D's cells). Needs concrete lengths."""
+        a = self.atlas_packed()
+        return jnp.stack([a[:, 0, -1], a[:, -1, 0], a[:, 0, 0]], axis=1)
+
+    def submeshes(self, vertex_ids_list, faces_ids_list) -> TexturesAtlas:
+        """Textures of ``Meshes.submeshes``: the atlas cells of the faces each submesh keeps
+        (``vertex_ids_list`` is unused)."""
+        del vertex_ids_list
+        atlas = self.atlas_list()
+        ids = _ids_list(faces_ids_list, len(atlas), "faces_ids_list")
+        return TexturesAtlas([atlas[b][f] for b, per in enumerate(ids) for f in per])
 
     def join_scene(self) -> TexturesAtlas:
         """One item holding every mesh's face textures, in packed order."""
@@ -582,4 +688,20 @@ def sample_textures(fragments, meshes) -> jax.Array:
         raise ValueError("meshes have no textures to sample (pass textures= to Meshes)")
     if not hasattr(textures, "sample_textures"):
         raise TypeError(f"{type(textures).__name__} cannot be sampled")
-    return textures.sample_textures(fragments, meshes)
+    return textures.sample_textures(fragments, meshes=meshes)
+
+
+def Textures(maps=None, faces_uvs=None, verts_uvs=None, verts_rgb=None):  # noqa: N802
+    """PyTorch3D's deprecated ``Textures``: a ``TexturesUV`` from ``maps``, ``faces_uvs`` and
+    ``verts_uvs`` (all three), else a ``TexturesVertex`` from ``verts_rgb``.
+
+    Raises:
+        ValueError: neither a complete UV triple nor ``verts_rgb`` is given.
+    """
+    warnings.warn("Textures is deprecated, use TexturesUV, TexturesAtlas or TexturesVertex",
+                  PendingDeprecationWarning, stacklevel=2)  # fmt: skip
+    if maps is not None and faces_uvs is not None and verts_uvs is not None:
+        return TexturesUV(maps=maps, faces_uvs=faces_uvs, verts_uvs=verts_uvs)
+    if verts_rgb is not None:
+        return TexturesVertex(verts_features=verts_rgb)
+    raise ValueError("Textures needs all three of (maps, faces_uvs, verts_uvs), or verts_rgb")
