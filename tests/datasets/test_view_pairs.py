@@ -91,7 +91,10 @@ def test_kitti_odometry_folder(tmp_path):
 
 
 def test_middlebury_motorcycle_pair():
-    pytest.importorskip("skimage")
+    pytest.importorskip(
+        "skimage", reason="the Middlebury motorcycle pair ships with scikit-image (pip install "
+        "'jax3d[synsin]')"
+    )
     from jax3d.datasets.middlebury import load_motorcycle_pair
 
     p = load_motorcycle_pair(32)
