@@ -68,3 +68,40 @@ def test_one_gan_step_lowers_both_losses_on_a_fixed_batch():
     # the power-iteration and batch-norm state moved too
     moved = jax.tree.map(lambda a, b: jnp.any(a != b), old_g.mutable, new.generator.mutable)
     assert any(bool(x) for x in jax.tree.leaves(moved))
+
+
+def _large_constants(jaxpr, min_size=10_000):
+    """Sizes of the arrays baked into a (closed) jaxpr and its sub-jaxprs."""
+    from jax.extend import core as jex_core
+
+    sizes = [int(np.size(c)) for c in getattr(jaxpr, "consts", ())]
+    inner = getattr(jaxpr, "jaxpr", jaxpr)
+    for eqn in inner.eqns:
+        for v in eqn.invars:
+            if isinstance(v, jex_core.Literal):
+                sizes.append(int(np.size(v.val)))
+        for p in eqn.params.values():
+            for sub in p if isinstance(p, (tuple, list)) else (p,):
+                if hasattr(sub, "eqns") or hasattr(sub, "consts"):
+                    sizes += _large_constants(sub, 0)
+    return [s for s in sizes if s >= min_size]
+
+
+@pytest.mark.slow  # traces the generator, the discriminator and VGG16 twice (~1 min of CPU)
+def test_step_takes_the_vgg_weights_as_an_argument():
+    """XLA constant-folds closed-over arrays (seconds per VGG16 conv kernel): the step's
+    program must hold no large constant, unlike the same loss with the weights closed over."""
+    from jax3d.metrics import load_vgg16_params
+    from jax3d.train import make_gan_step
+
+    tconfig = SynSinTrainConfig()
+    state = init_gan_state(_CONFIG, tconfig, jax.random.PRNGKey(0), batch_size=2)
+    vgg = jax.device_put(load_vgg16_params())
+    batch = _batch()
+    step = make_synsin_step(_CONFIG, tconfig, vgg_params=vgg)
+    assert _large_constants(jax.make_jaxpr(step.jitted)(state, batch, vgg)) == []
+    model, disc = SynSin(_CONFIG), make_discriminator(_CONFIG)
+    closed = make_gan_step(generator_loss_fn(model, disc, tconfig, vgg),
+                           discriminator_loss_fn(model, disc, tconfig))  # fmt: skip
+    # VGG16's 12 conv kernels above 10k weights (the first has 1728) are baked in
+    assert len(_large_constants(jax.make_jaxpr(closed)(state, batch))) >= 12
