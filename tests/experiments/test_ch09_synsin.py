@@ -63,7 +63,7 @@ def test_quick_run(ch09, tmp_path):
     metrics = ch09.main(["--quick", "--out", str(tmp_path)])
     assert json.loads((tmp_path / "metrics.json").read_text())["steps"] == metrics["steps"]
     assert metrics["steps"] == metrics["settings"]["steps"]
-    for method in ("synsin", "identity", "naive"):
+    for method in ("synsin", "identity", "naive", "naive_gt_depth"):
         for k in ("psnr", "ssim", "lpips", "perc_sim"):
             assert np.isfinite(metrics["heldout"][method][k]), (method, k)
     assert metrics["heldout"]["num_pairs"] == metrics["settings"]["eval_pairs"]

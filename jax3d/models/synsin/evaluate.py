@@ -5,7 +5,10 @@ For every pair `(src, tgt, K, RT)` three predictions of the target view are scor
 - "synsin": the generator's output (evaluation mode);
 - "identity": the input image itself (no motion at all);
 - "naive": the book's naive renderer, a hard z-buffer reprojection of the input with SynSin's
-  *predicted* depth and no refinement (`inference.naive_render`, black holes).
+  *predicted* depth and no refinement (`inference.naive_render`, black holes);
+- "naive_gt_depth" (only when the batches carry the ground-truth source depth `depth_src`):
+  the same reprojection with the true depth, no network at all (the geometry's upper bound
+  for a renderer that fills no holes).
 
 Metrics (images clipped to [0, 1]): PSNR and SSIM (`jax3d.metrics`, higher is better), LPIPS
 with VGG16 and SynSin's "Perc Sim" (lower is better), each averaged over the pairs. When the
@@ -63,11 +66,12 @@ def evaluate_pairs(variables, config: SynSinConfig, batches: Iterable[dict], *,
 
     Returns:
         `{"num_pairs": n, "synsin": {metric: mean}, "identity": {...}, "naive": {...}}` plus
-        `"depth_abs_rel"` when ground-truth depth is given and `"images"` when `keep_images`.
+        `"naive_gt_depth"` and `"depth_abs_rel"` when ground-truth depth is given and
+        `"images"` when `keep_images`.
     """
     lpips_params = jax.device_put(load_lpips_params("vgg"))
     vgg_params = jax.device_put(load_vgg16_params())
-    scores = {m: {k: [] for k in METRICS} for m in METHODS}
+    scores = {m: {k: [] for k in METRICS} for m in METHODS + ("naive_gt_depth",)}
     abs_rel, kept, n = [], [], 0
     for batch in batches:
         out = apply_eval(variables, config, batch["src"], batch["K"], batch["RT"],
@@ -75,6 +79,11 @@ def evaluate_pairs(variables, config: SynSinConfig, batches: Iterable[dict], *,
         naive = naive_render(batch["src"], out.depth, batch["K"], batch["RT"], batch.get("K_tgt"),
                              radius=naive_radius)  # fmt: skip
         preds = {"synsin": out.image, "identity": batch["src"], "naive": naive}
+        if "depth_src" in batch:
+            preds["naive_gt_depth"] = naive_render(
+                batch["src"], batch["depth_src"], batch["K"], batch["RT"], batch.get("K_tgt"),
+                radius=naive_radius,
+            )
         for method, pred in preds.items():
             s = score_images(pred, batch["tgt"], lpips_params=lpips_params, vgg_params=vgg_params)
             for k in METRICS:
@@ -89,8 +98,9 @@ def evaluate_pairs(variables, config: SynSinConfig, batches: Iterable[dict], *,
                          "depth": np.asarray(out.depth)})  # fmt: skip
         n += len(batch["src"])
     result = {"num_pairs": n}
-    for method in METHODS:
-        result[method] = {k: float(np.mean(np.concatenate(v))) for k, v in scores[method].items()}
+    for method, values in scores.items():
+        if values["psnr"]:
+            result[method] = {k: float(np.mean(np.concatenate(v))) for k, v in values.items()}
     if abs_rel:
         result["depth_abs_rel"] = float(np.mean(np.concatenate(abs_rel)))
     if keep_images:
