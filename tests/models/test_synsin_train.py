@@ -105,3 +105,23 @@ def test_step_takes_the_vgg_weights_as_an_argument():
                            discriminator_loss_fn(model, disc, tconfig))  # fmt: skip
     # VGG16's 12 conv kernels above 10k weights (the first has 1728) are baked in
     assert len(_large_constants(jax.make_jaxpr(closed)(state, batch))) >= 12
+
+
+@pytest.mark.slow  # compiles the generator in evaluation mode, LPIPS and VGG16 (~45 s of CPU)
+def test_evaluate_pairs_scores_synsin_and_the_baselines():
+    from jax3d.metrics import psnr
+    from jax3d.models.synsin import evaluate_pairs
+
+    state = init_gan_state(_CONFIG, SynSinTrainConfig(), jax.random.PRNGKey(0), batch_size=2)
+    batch = _batch()
+    batch["RT"] = np.broadcast_to(np.eye(4, dtype=np.float32), (2, 4, 4)).copy()
+    batch["depth_src"] = np.full((2, 16, 16, 1), 2.0, np.float32)
+    r = evaluate_pairs(state.generator.variables(), _CONFIG, [batch, batch], keep_images=3)
+    assert r["num_pairs"] == 4
+    assert set(r) >= {"synsin", "identity", "naive", "naive_gt_depth", "depth_abs_rel", "images"}
+    want = float(np.mean(np.asarray(psnr(batch["src"], batch["tgt"]))))
+    assert r["identity"]["psnr"] == pytest.approx(want, rel=1e-5)
+    # with the identity pose the ground-truth-depth reprojection is the input itself
+    for k in ("psnr", "ssim", "lpips", "perc_sim"):
+        assert r["naive_gt_depth"][k] == pytest.approx(r["identity"][k], rel=1e-4, abs=1e-5), k
+    assert r["images"]["synsin"].shape == (3, 16, 16, 3)
