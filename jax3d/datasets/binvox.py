@@ -44,11 +44,6 @@ class Binvox(NamedTuple):
         return np.stack([x, y, z], -1)
 
 
-def _read_regular(path: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most `max_bytes` (ValueError naming it otherwise)."""
-    return read_limited(path, max_bytes=max_bytes, what="binvox file")
-
-
 def _header(data: bytes, path: str, max_dim: int):
     """(D, translate, scale, offset of the data) from the five header lines."""
     pos = 0
@@ -109,7 +104,7 @@ def read_binvox(
         OSError: the file cannot be opened.
     """
     path = os.fspath(path)
-    data = _read_regular(path, max_bytes)
+    data = read_limited(path, max_bytes=max_bytes, what="binvox file")
     D, translate, scale, start = _header(data, path, max_dim)
     runs = np.frombuffer(data, np.uint8, offset=start)
     if len(runs) % 2:

@@ -28,7 +28,6 @@ import numpy as np
 
 from jax3d.datasets.furniture import ALL_CLASSES, FURNITURE_CLASSES, Shape, shape_from_seed
 from jax3d.datasets.voxelize import occupancy_from_points, voxelize_mesh
-from jax3d.io.files import MAX_FILE_BYTES
 from jax3d.io.safe_npz import load_npz
 from jax3d.transforms.r2n2 import (
     BLENDER_FOCAL,
@@ -56,7 +55,8 @@ class ShapeRenderConfig:
 
     Attributes:
         seed: the collection; with `split` it fixes every shape and view.
-        split: "train", "val" or "test": disjoint shape streams of the same collection.
+        split: "train", "val" or "test": shapes from the collections `3 seed`, `3 seed + 1`
+            and `3 seed + 2` of `shape_from_seed` (independent random streams).
         num_samples: the dataset's length.
         classes: shape categories, cycled over shape indices (`jax3d.datasets.furniture`).
         views_per_shape: consecutive samples that share a shape (R2N2 has 24).
@@ -177,8 +177,9 @@ class ShapeRenders:
 
     def shape(self, shape_index: int) -> Shape:
         """The shape of samples `shape_index * views_per_shape + v`."""
-        # Split s uses shape indices s, s + 3, s + 6, ... of the collection `seed`.
-        return shape_from_seed(self.config.seed, 3 * int(shape_index) + self._split_id,
+        # The splits draw from the collections 3 seed, 3 seed + 1, 3 seed + 2 (train, val,
+        # test): different random streams, each cycling through the classes.
+        return shape_from_seed(3 * self.config.seed + self._split_id, int(shape_index),
                                self.config.classes)  # fmt: skip
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - bounded, views of a shape come together
@@ -388,15 +389,13 @@ def cache_to_npz(dataset: ShapeRenders, path, *, batch_size: int = 32, log=None)
 class NpzShapeRenders:
     """A `cache_to_npz` file read back: the same `len`, `[i]`, `get_batch` and keys as
     `ShapeRenders` (images and masks quantised to 1/255; points and normals sampled again
-    from the stored mesh, reproducibly per index). Loaded into memory, without pickle."""
+    from the stored mesh, reproducibly per index). Loaded into memory by `jax3d.io.load_npz`
+    (no pickle; files above `max_bytes`, 8 GiB by default, are refused)."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, max_bytes: int = 8 << 30):
         path = os.fspath(path)
-        try:
-            # no pickles, headers checked against the data; the cache may exceed the default
-            # 1 GiB limit, its own size bounds what it holds (np.savez stores uncompressed)
-            limit = max(MAX_FILE_BYTES, os.path.getsize(path))
-            self._arrays = load_npz(path, max_bytes=limit)
+        try:  # no pickles; npz headers checked against the data
+            self._arrays = load_npz(path, max_bytes=max_bytes)
         except (OSError, ValueError) as e:
             raise ValueError(f"{path}: not a readable ShapeRenders cache ({e})") from e
         if "config_json" not in self._arrays:

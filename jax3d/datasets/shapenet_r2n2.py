@@ -22,6 +22,7 @@ bounding box and projected into the `(G, G, G)` grid (`jax3d.transforms.r2n2`).
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -74,10 +75,9 @@ def _read_image(path: str, image_size: int | None):
     """(H, W, 3) float32 RGB as Mesh R-CNN reads it (alpha dropped) and (H, W) alpha."""
     from PIL import Image
 
-    if os.path.getsize(path) > _MAX_IMAGE_BYTES:
-        raise ValueError(f"{path}: image larger than {_MAX_IMAGE_BYTES} bytes")
+    data = read_limited(path, max_bytes=_MAX_IMAGE_BYTES, what="image")
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             if im.size[0] * im.size[1] > _MAX_IMAGE_PIXELS:
                 raise ValueError(f"{path}: image of {im.size} pixels is too large")
             im = im.convert("RGBA")

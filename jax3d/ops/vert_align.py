@@ -44,32 +44,30 @@ def _source_coord(coord, size: int, padding_mode: str, align_corners: bool) -> j
     return c
 
 
-def _tap(feat: jax.Array, iy: jax.Array, ix: jax.Array) -> jax.Array:
-    """feat (C, H, W) at integer (iy, ix) of shape (V,), zero outside -> (V, C)."""
-    _, H, W = feat.shape
-    inside = (ix >= 0) & (ix <= W - 1) & (iy >= 0) & (iy <= H - 1)
-    vals = feat[:, jnp.clip(iy, 0, H - 1), jnp.clip(ix, 0, W - 1)].T  # (V, C)
-    return jnp.where(inside[:, None], vals, 0.0)
-
-
 def _grid_sample_single(feat, xy, interp_mode, padding_mode, align_corners):
-    """torch.nn.functional.grid_sample of one (C, H, W) map at xy (V, 2) in [-1, 1] -> (V, C)."""
-    _, H, W = feat.shape
+    """torch.nn.functional.grid_sample of one (C, H, W) map at xy (V, 2) in [-1, 1] -> (V, C).
+
+    The taps (1 for "nearest", 4 for "bilinear") are read with one gather from the flattened
+    map; taps outside the map weigh 0 (torch's zero padding after the coordinate rules).
+    """
+    C, H, W = feat.shape
     x = _source_coord(xy[:, 0], W, padding_mode, align_corners)
     y = _source_coord(xy[:, 1], H, padding_mode, align_corners)
     if interp_mode == "nearest":
-        return _tap(feat, jnp.round(y).astype(jnp.int32), jnp.round(x).astype(jnp.int32))
-    x0, y0 = jnp.floor(x), jnp.floor(y)
-    wx1, wy1 = x - x0, y - y0
-    wx0, wy0 = 1.0 - wx1, 1.0 - wy1
-    ix0, iy0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
-    out = (
-        _tap(feat, iy0, ix0) * (wy0 * wx0)[:, None]
-        + _tap(feat, iy0, ix0 + 1) * (wy0 * wx1)[:, None]
-        + _tap(feat, iy0 + 1, ix0) * (wy1 * wx0)[:, None]
-        + _tap(feat, iy0 + 1, ix0 + 1) * (wy1 * wx1)[:, None]
-    )
-    return out
+        iy, ix = jnp.round(y)[:, None], jnp.round(x)[:, None]
+        w = jnp.ones_like(iy)
+    else:
+        x0, y0 = jnp.floor(x), jnp.floor(y)
+        wx1, wy1 = x - x0, y - y0
+        wx0, wy0 = 1.0 - wx1, 1.0 - wy1
+        iy = jnp.stack([y0, y0, y0 + 1.0, y0 + 1.0], -1)  # (V, 4)
+        ix = jnp.stack([x0, x0 + 1.0, x0, x0 + 1.0], -1)
+        w = jnp.stack([wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1], -1)
+    iy, ix = iy.astype(jnp.int32), ix.astype(jnp.int32)
+    inside = (ix >= 0) & (ix <= W - 1) & (iy >= 0) & (iy <= H - 1)
+    flat = jnp.clip(iy, 0, H - 1) * W + jnp.clip(ix, 0, W - 1)  # (V, T)
+    vals = feat.reshape(C, H * W).T[flat]  # (V, T, C)
+    return jnp.sum(vals * jnp.where(inside, w, 0.0)[..., None], axis=1)
 
 
 @partial(jax.jit, static_argnums=(2, 3, 4))

@@ -79,7 +79,11 @@ def test_reproducible_and_splits_differ():
         np.testing.assert_array_equal(a[k], b[k])
     test = ShapeRenders(CONFIG.replace(split="test"))
     assert not np.array_equal(test.shape(0).verts, ds.shape(0).verts)
-    assert np.array_equal(ds.shape(5).verts, shape_from_seed(0, 15).verts)  # train: 3 k
+    assert np.array_equal(ds.shape(5).verts, shape_from_seed(0, 5).verts)
+    assert np.array_equal(test.shape(5).verts, shape_from_seed(2, 5).verts)
+    cats = [ShapeRenders(CONFIG.replace(classes=("chair", "table", "bed"))).shape(i).category
+            for i in range(3)]  # fmt: skip
+    assert cats == ["chair", "table", "bed"]
 
 
 def test_npz_cache_round_trip(tmp_path, batch):

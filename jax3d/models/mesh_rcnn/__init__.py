@@ -1,0 +1,62 @@
+"""jax3d.models.mesh_rcnn: Mesh R-CNN's ShapeNet mesh predictor (voxels, cubify, refinement).
+
+See docs/mesh_rcnn.md. `MeshRCNNConfig.shapenet()` is the authors' voxmesh_R50, `.cpu()` the
+same model for a CPU, `.sphere_init()` the sphere-init ablation.
+"""
+
+from jax3d.models.mesh_rcnn.backbones import (
+    FEATURE_DIMS,
+    FrozenBatchNorm,
+    ResNet,
+    VGG16Backbone,
+    build_backbone,
+    imagenet_normalize,
+    pretrained_backbone_variables,
+    resnet_variables_from_torchvision,
+    with_backbone,
+)
+from jax3d.models.mesh_rcnn.config import BACKBONES, MeshRCNNConfig
+from jax3d.models.mesh_rcnn.heads import MeshRefinementStage, VoxelHead, mesh_edges_flat
+from jax3d.models.mesh_rcnn.model import (
+    MeshRCNN,
+    MeshRCNNOutput,
+    fill_empty_grids,
+    voxels_to_meshes,
+)
+from jax3d.models.mesh_rcnn.train_step import (
+    QUICK_COMPILE,
+    fast_key,
+    init_variables,
+    make_loss_fn,
+    make_optimizer,
+    make_train_step,
+    mesh_rcnn_losses,
+)
+
+__all__ = [
+    "BACKBONES",
+    "FEATURE_DIMS",
+    "FrozenBatchNorm",
+    "MeshRCNN",
+    "MeshRCNNConfig",
+    "MeshRCNNOutput",
+    "MeshRefinementStage",
+    "QUICK_COMPILE",
+    "ResNet",
+    "VGG16Backbone",
+    "VoxelHead",
+    "build_backbone",
+    "fast_key",
+    "fill_empty_grids",
+    "imagenet_normalize",
+    "init_variables",
+    "make_loss_fn",
+    "make_optimizer",
+    "make_train_step",
+    "mesh_edges_flat",
+    "mesh_rcnn_losses",
+    "pretrained_backbone_variables",
+    "resnet_variables_from_torchvision",
+    "voxels_to_meshes",
+    "with_backbone",
+]
