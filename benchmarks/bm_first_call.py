@@ -11,11 +11,13 @@ first call to a jitted function, ``block_until_ready`` included:
 The cases: ``raster``, an eager call of ``MeshRasterizer`` on ico_sphere(4) (5120 faces),
 256 x 256, one face per pixel; ``render``, an eager call of ``MeshRenderer`` with
 ``SoftPhongShader`` on the same sphere, 128 x 128, K = 50; ``nerf``, one jitted NeRF train step
-at the book's batch (6 x 750 rays x 128 points). (Under a user's ``jax.jit`` the rasterizer
+of the book's model (60 harmonics, 256 hidden) on 6 x 128 rays x 64 points (the program, so its
+compile time, is that of the book's 6 x 750 x 128 batch, whose step takes 16 s and 6.6 GB on a
+2-core CPU; ``--nerf-batch 6,750,128`` runs it). (Under a user's ``jax.jit`` the rasterizer
 adds a ``jax.debug.callback`` overflow warning, and JAX does not persist programs with host
 callbacks, so jitted renders are compiled again on every run.)
 
-    python benchmarks/bm_first_call.py [--cases raster,render,nerf]
+    python benchmarks/bm_first_call.py [--cases raster,render,nerf] [--nerf-batch 6,750,128]
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def _render():
     return lambda: jnp.sum(renderer(mesh))  # eager call, as PyTorch3D code writes it
 
 
-def _nerf():
+def _nerf(batch=(6, 128, 64)):
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -103,7 +105,8 @@ def _nerf():
     images = jnp.asarray(rng.uniform(size=(8, 128, 128, 3)), jnp.float32)
     sil = jnp.asarray(rng.uniform(size=(8, 128, 128)), jnp.float32)
     model = NeuralRadianceField()
-    config = NeRFTrainConfig(batch_size=6, n_rays_per_image=750, n_pts_per_ray=128)
+    views, rays, points = batch
+    config = NeRFTrainConfig(batch_size=views, n_rays_per_image=rays, n_pts_per_ray=points)
     state = init_train_state(model, config, jax.random.PRNGKey(0), cams)
     step = make_train_step(model.apply, config)
     batch = view_batches(cams, images, sil, config, jax.random.PRNGKey(1))(0)
@@ -111,7 +114,7 @@ def _nerf():
     return lambda: step(state, batch)[1]["loss"]
 
 
-def child(case: str, cache: str | None) -> dict:
+def child(case: str, cache: str | None, nerf_batch=(6, 128, 64)) -> dict:
     """Set up ``case`` (untimed) and time its first call, in this (fresh) process."""
     start = time.perf_counter()
     import jax
@@ -120,7 +123,7 @@ def child(case: str, cache: str | None) -> dict:
 
     if cache:
         enable_compilation_cache(cache)
-    fn = {"raster": _raster, "render": _render, "nerf": _nerf}[case]()
+    fn = _raster() if case == "raster" else _render() if case == "render" else _nerf(nerf_batch)
     t0 = time.perf_counter()
     jax.block_until_ready(fn())
     first = time.perf_counter() - t0
@@ -131,8 +134,9 @@ def child(case: str, cache: str | None) -> dict:
             "process_s": time.perf_counter() - start}  # fmt: skip
 
 
-def _run(case: str, cache: str | None) -> dict:
-    cmd = [sys.executable, __file__, "--child", case] + (["--cache", cache] if cache else [])
+def _run(case: str, cache: str | None, nerf_batch: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", case, "--nerf-batch", nerf_batch]
+    cmd += ["--cache", cache] if cache else []
     env = {**os.environ, "JAX3D_COMPILATION_CACHE": "off"}
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -141,11 +145,13 @@ def _run(case: str, cache: str | None) -> dict:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(_CASES))
+    p.add_argument("--nerf-batch", default="6,128,64", help="views,rays,points of the NeRF step")
     p.add_argument("--child", choices=_CASES, help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.cache)))
+        batch = tuple(int(v) for v in args.nerf_batch.split(","))
+        print(json.dumps(child(args.child, args.cache, batch)))
         return {}
     from harness import machine  # benchmarks/harness.py (run as a script)
 
@@ -153,8 +159,9 @@ def main(argv=None) -> dict:
     results = {}
     for case in args.cases.split(","):
         with tempfile.TemporaryDirectory() as folder:
-            runs = {"no cache": _run(case, None), "cold cache": _run(case, folder),
-                    "cached": _run(case, folder)}  # fmt: skip
+            runs = {"no cache": _run(case, None, args.nerf_batch),
+                    "cold cache": _run(case, folder, args.nerf_batch),
+                    "cached": _run(case, folder, args.nerf_batch)}  # fmt: skip
             size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
         results[case] = runs
         print(f"{case:7s} first call: " + ", ".join(
