@@ -8,11 +8,16 @@ first call to a jitted function, ``block_until_ready`` included:
 - ``cold cache``: an empty cache folder (compile, then write the programs);
 - ``cached``: the same folder again (programs loaded from disk instead of compiled).
 
-The cases: ``raster``, ``MeshRasterizer`` on ico_sphere(4) (5120 faces), 256 x 256, one face
-per pixel; ``render``, ``MeshRenderer`` with ``SoftPhongShader`` on the same sphere, 128 x 128,
-K = 50; ``nerf``, one NeRF train step at the book's batch (6 x 750 rays x 128 points).
+The cases: ``raster``, an eager call of ``MeshRasterizer`` on ico_sphere(4) (5120 faces),
+256 x 256, one face per pixel; ``render``, an eager call of ``MeshRenderer`` with
+``SoftPhongShader`` on the same sphere, 128 x 128, K = 50; ``nerf``, one jitted NeRF train step
+of the book's model (60 harmonics, 256 hidden) on 6 x 128 rays x 64 points (the program, so its
+compile time, is that of the book's 6 x 750 x 128 batch, whose step takes 16 s and 6.6 GB on a
+2-core CPU; ``--nerf-batch 6,750,128`` runs it). (Under a user's ``jax.jit`` the rasterizer
+adds a ``jax.debug.callback`` overflow warning, and JAX does not persist programs with host
+callbacks, so jitted renders are compiled again on every run.)
 
-    python benchmarks/bm_first_call.py [--cases raster,render,nerf]
+    python benchmarks/bm_first_call.py [--cases raster,render,nerf] [--nerf-batch 6,750,128]
 """
 
 from __future__ import annotations
@@ -44,14 +49,12 @@ def _raster():
     R, T = look_at_view_transform(2.7, 10.0, 20.0)
     rast = MeshRasterizer(FoVPerspectiveCameras(R=R, T=T),
                           RasterizationSettings(image_size=256, faces_per_pixel=1))  # fmt: skip
-    fn = __import__("jax").jit(lambda m: rast(m).zbuf)
-    return lambda: jnp.sum(fn(mesh))
+    return lambda: jnp.sum(rast(mesh).zbuf)  # eager call: exact binning plan, jitted kernel
 
 
 def _render():
     import math
 
-    import jax
     import jax.numpy as jnp
 
     from jax3d.renderer import (
@@ -73,16 +76,16 @@ def _render():
     R, T = look_at_view_transform(2.7, 10.0, 20.0)
     settings = RasterizationSettings(image_size=128, faces_per_pixel=50,
                                      blur_radius=math.log(1 / 1e-4 - 1) * 1e-4)  # fmt: skip
+    cameras = FoVPerspectiveCameras(R=R, T=T)
     renderer = MeshRenderer(
-        MeshRasterizer(FoVPerspectiveCameras(R=R, T=T), settings),
-        SoftPhongShader(lights=PointLights(location=((2.0, 2.0, -2.0),)),
+        MeshRasterizer(cameras, settings),
+        SoftPhongShader(cameras=cameras, lights=PointLights(location=((2.0, 2.0, -2.0),)),
                         blend_params=BlendParams(1e-4, 1e-4)),
     )  # fmt: skip
-    fn = jax.jit(renderer)
-    return lambda: jnp.sum(fn(mesh))
+    return lambda: jnp.sum(renderer(mesh))  # eager call, as PyTorch3D code writes it
 
 
-def _nerf():
+def _nerf(batch=(6, 128, 64)):
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -92,6 +95,7 @@ def _nerf():
         NeuralRadianceField,
         init_train_state,
         make_train_step,
+        view_batches,
     )
     from jax3d.renderer import FoVPerspectiveCameras, look_at_view_transform
 
@@ -101,15 +105,16 @@ def _nerf():
     images = jnp.asarray(rng.uniform(size=(8, 128, 128, 3)), jnp.float32)
     sil = jnp.asarray(rng.uniform(size=(8, 128, 128)), jnp.float32)
     model = NeuralRadianceField()
-    config = NeRFTrainConfig(batch_size=6, n_rays_per_image=750, n_pts_per_ray=128)
+    views, rays, points = batch
+    config = NeRFTrainConfig(batch_size=views, n_rays_per_image=rays, n_pts_per_ray=points)
     state = init_train_state(model, config, jax.random.PRNGKey(0), cams)
-    jax.block_until_ready(state)
     step = make_train_step(model.apply, config)
-    key = jax.random.PRNGKey(1)
-    return lambda: step(state, key, cams, images, sil)[1]["loss"]
+    batch = view_batches(cams, images, sil, config, jax.random.PRNGKey(1))(0)
+    jax.block_until_ready((state, batch))
+    return lambda: step(state, batch)[1]["loss"]
 
 
-def child(case: str, cache: str | None) -> dict:
+def child(case: str, cache: str | None, nerf_batch=(6, 128, 64)) -> dict:
     """Set up ``case`` (untimed) and time its first call, in this (fresh) process."""
     start = time.perf_counter()
     import jax
@@ -118,7 +123,7 @@ def child(case: str, cache: str | None) -> dict:
 
     if cache:
         enable_compilation_cache(cache)
-    fn = {"raster": _raster, "render": _render, "nerf": _nerf}[case]()
+    fn = _raster() if case == "raster" else _render() if case == "render" else _nerf(nerf_batch)
     t0 = time.perf_counter()
     jax.block_until_ready(fn())
     first = time.perf_counter() - t0
@@ -129,8 +134,9 @@ def child(case: str, cache: str | None) -> dict:
             "process_s": time.perf_counter() - start}  # fmt: skip
 
 
-def _run(case: str, cache: str | None) -> dict:
-    cmd = [sys.executable, __file__, "--child", case] + (["--cache", cache] if cache else [])
+def _run(case: str, cache: str | None, nerf_batch: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", case, "--nerf-batch", nerf_batch]
+    cmd += ["--cache", cache] if cache else []
     env = {**os.environ, "JAX3D_COMPILATION_CACHE": "off"}
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -139,11 +145,13 @@ def _run(case: str, cache: str | None) -> dict:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(_CASES))
+    p.add_argument("--nerf-batch", default="6,128,64", help="views,rays,points of the NeRF step")
     p.add_argument("--child", choices=_CASES, help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.cache)))
+        batch = tuple(int(v) for v in args.nerf_batch.split(","))
+        print(json.dumps(child(args.child, args.cache, batch)))
         return {}
     from harness import machine  # benchmarks/harness.py (run as a script)
 
@@ -151,8 +159,9 @@ def main(argv=None) -> dict:
     results = {}
     for case in args.cases.split(","):
         with tempfile.TemporaryDirectory() as folder:
-            runs = {"no cache": _run(case, None), "cold cache": _run(case, folder),
-                    "cached": _run(case, folder)}  # fmt: skip
+            runs = {"no cache": _run(case, None, args.nerf_batch),
+                    "cold cache": _run(case, folder, args.nerf_batch),
+                    "cached": _run(case, folder, args.nerf_batch)}  # fmt: skip
             size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
         results[case] = runs
         print(f"{case:7s} first call: " + ", ".join(

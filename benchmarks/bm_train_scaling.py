@@ -4,7 +4,8 @@ Each device count runs `bm_nerf.py --devices N` in a fresh process (on a CPU the
 forced with `XLA_FLAGS=--xla_force_host_platform_device_count=N`; they share the machine's
 cores, so this measures the overhead of the sharded program rather than a speed-up; on a
 multi-GPU host the same command uses the real devices). The global batch is fixed, so perfect
-scaling divides the step time by N.
+scaling divides the step time by N. The CPU time per step (all threads) is printed too: on a
+shared or loaded machine it is the steadier measure of the sharded program's overhead.
 
     python benchmarks/bm_train_scaling.py [--devices 1 2 4] [--batch 8] [--rays 750]
         [--points 128] [--hidden 256] [--repeats 5]
@@ -53,13 +54,16 @@ def main(argv=None):
     force_cpu = os.environ.get("JAX_PLATFORMS", "cpu") == "cpu"
     common = ["--batch", str(args.batch), "--rays", str(args.rays), "--points",
               str(args.points), "--hidden", str(args.hidden), "--repeats", str(args.repeats)]
+    load = os.getloadavg()
     rows = [run(n, common, force_cpu) for n in args.devices]
-    base = rows[0]["median_ms"]
-    print("| devices | step median (ms) | min - max | speed-up | M ray points/s |")
-    print("| --- | --- | --- | --- | --- |")
+    base, base_cpu = rows[0]["median_ms"], rows[0]["cpu_ms"]
+    print(f"load average before / after: {load[0]:.1f} / {os.getloadavg()[0]:.1f}")
+    print("| devices | step median (ms) | min - max | speed-up | CPU ms / step | CPU vs 1 device |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for n, r in zip(args.devices, rows):
         print(f"| {n} | {r['median_ms']:.0f} | {r['min_ms']:.0f} - {r['max_ms']:.0f} | "
-              f"{base / r['median_ms']:.2f}x | {r['ray_points_per_s'] / 1e6:.2f} |")
+              f"{base / r['median_ms']:.2f}x | {r['cpu_ms']:.0f} | "
+              f"{r['cpu_ms'] / base_cpu:.2f}x |")
     return rows
 
 

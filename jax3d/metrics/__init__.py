@@ -1,4 +1,5 @@
-"""jax3d.metrics: image quality (PSNR, SSIM, LPIPS), perceptual loss, FID / KID, mesh metrics."""
+"""jax3d.metrics: image quality (PSNR, SSIM, LPIPS, Perc Sim), perceptual loss, FID / KID, mesh
+metrics."""
 
 from jax3d.metrics.alexnet import AlexNetFeatures, load_alexnet_params
 from jax3d.metrics.evaluator import (
@@ -26,6 +27,7 @@ from jax3d.metrics.mesh_metrics import (
     sampling_metrics,
 )
 from jax3d.metrics.perceptual import PERCEPTUAL_WEIGHTS, vgg_perceptual_loss
+from jax3d.metrics.perceptual_sim import perceptual_similarity
 from jax3d.metrics.psnr import psnr
 from jax3d.metrics.ssim import ssim
 from jax3d.metrics.vgg import (
@@ -63,6 +65,7 @@ __all__ = [
     "load_statistics",
     "load_vgg16_params",
     "lpips",
+    "perceptual_similarity",
     "polynomial_mmd2",
     "psnr",
     "sampling_metrics",

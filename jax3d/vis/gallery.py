@@ -3,7 +3,7 @@
 Each sub-folder of the output folder that holds images or a ``metrics.json`` gets a section
 with its PNG / GIF / JPEG images (as relative links, so the folder can be moved or zipped) and
 its metrics as a table (nested keys joined with dots, long lists shortened). The page has no
-external resources.
+external resources; links are percent-encoded, so names with spaces, ``#`` or ``?`` work.
 
     python -m jax3d.vis.gallery out      # writes out/index.html
 """
@@ -14,6 +14,7 @@ import html
 import json
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 __all__ = ["write_gallery"]
 
@@ -68,6 +69,11 @@ def _metrics_table(path: Path) -> str:
     return f"<table>{cells}</table>"
 
 
+def _href(rel: Path) -> str:
+    """A relative link to ``rel``: percent-encoded, then escaped for an HTML attribute."""
+    return html.escape(quote(rel.as_posix()))
+
+
 def _section(root: Path, folder: Path) -> str | None:
     images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     metrics = folder / "metrics.json"
@@ -75,13 +81,13 @@ def _section(root: Path, folder: Path) -> str | None:
         return None
     parts = [f"<section><h2>{html.escape(folder.name)}</h2>"]
     for image in images:
-        rel = image.relative_to(root).as_posix()
-        parts.append(f'<figure><a href="{html.escape(rel)}"><img src="{html.escape(rel)}" '
+        rel = _href(image.relative_to(root))
+        parts.append(f'<figure><a href="{rel}"><img src="{rel}" '
                      f'alt="{html.escape(image.name)}" loading="lazy"></a>'
                      f"<figcaption>{html.escape(image.relative_to(folder).as_posix())}"
                      f"</figcaption></figure>")  # fmt: skip
     if metrics.is_file():
-        parts.append(f'<h3><a href="{html.escape(metrics.relative_to(root).as_posix())}">'
+        parts.append(f'<h3><a href="{_href(metrics.relative_to(root))}">'
                      f"metrics.json</a></h3>{_metrics_table(metrics)}")  # fmt: skip
     parts.append("</section>")
     return "\n".join(parts)

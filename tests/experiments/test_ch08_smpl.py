@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 from jax3d.io import load_obj
-from jax3d.models.smpl import save_smpl, synthetic_body_model
+from jax3d.models.smpl import save_smpl, smpl_forward, synthetic_body_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,9 +35,20 @@ def test_quick_run_writes_outputs(ch08, tmp_path, monkeypatch):
         assert (tmp_path / name).stat().st_size > 0, name
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["num_joints"] == 24 and saved["data_source"].startswith("synthetic")
-    assert 0.0 < metrics["max_displacement_from_template_m"] < 1.0
     verts, faces, _ = load_obj(tmp_path / "smpl_random_body.obj", load_textures=False)
     assert verts.shape == (saved["num_verts"], 3) and faces.verts_idx.shape[0] == saved["num_faces"]
+    template, _, _ = load_obj(tmp_path / "smpl_template.obj", load_textures=False)
+    model = synthetic_body_model(0)
+    np.testing.assert_allclose(template, model.v_template, atol=1e-5)  # rest pose, zero betas
+    # the saved body is the seed-0 random body turned by pi about x around its root joint
+    betas, pose, _ = ch08.random_body(jax.random.PRNGKey(0), model)
+    upright = smpl_forward(model, betas, pose)
+    root = np.asarray(upright.joints[0, 0])
+    turned = (np.asarray(upright.vertices[0]) - root) * np.array([1.0, -1.0, -1.0]) + root
+    np.testing.assert_allclose(verts, turned, atol=1e-5)
+    # the metric is the largest vertex displacement of that (upright) body from the template
+    displacement = np.abs(np.asarray(upright.vertices[0]) - template).max()
+    assert metrics["max_displacement_from_template_m"] == pytest.approx(displacement, abs=1e-5)
     # the book's global rotation (pi about x) turns the body upside down: the feet are on top
     lo, hi = saved["posed_y_range_m"]
     assert np.argmax(np.asarray(verts)[:, 1]) != 411 and hi > 0.5 and lo < -1.0
