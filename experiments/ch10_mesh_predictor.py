@@ -13,21 +13,34 @@ truth under the protocol of the paper's Table 2 and the book's Figure 10.17
 (`jax3d.metrics.MESH_RCNN_SHAPENET`: meshes scaled so the ground truth's longest box edge is
 10, 10,000 points, chamfer, normal consistency, F1 at 0.1 / 0.3 / 0.5). Outputs under `--out`:
 
-    table.md, table.json     the per-class table (refined meshes; and the cubified voxels)
-    metrics.json             settings, steps, timings, the table's totals, cubify overflow
+    table.md, table.json     the per-class tables: the refined meshes (the prediction), the
+                             cubified voxels (voxel models), the baselines and an oracle
+    metrics.json             settings, steps, wall times of every training call, losses, the
+                             tables' rows, baseline settings, cubify overflow, load average
     figure.png               input / voxels / cubified / refined / ground truth, per class
     curves.png               training losses and the validation F1 over the steps
-    predictions/<class>/<i>.png, <i>.obj, <i>_cubified.obj, <i>_gt.obj
-    run/                     the fit folder: checkpoints/, metrics.jsonl, tensorboard/
-    data/                    the cached renders (shared with --cache)
+    predictions/<class>/<i>.png, <i>.obj, <i>_cubified.obj, <i>_gt.obj   (camera frame)
+    run/                     the fit folder: checkpoints/, metrics.jsonl, tensorboard/,
+                             settings.json, calls.json
+    data/                    the cached renders (or --cache DIR, shared between runs)
 
-`--sphere-init` trains the authors' sphere-init ablation (no voxel branch: a level-4 ico-sphere
-refined by the same heads), placed at the objects' mean position with radius 0.3.
-`--compare OUT_A OUT_B ...` prints one F1 table over several finished runs.
+The reference rows of every table: "sphere", the initial sphere (what the sphere-init model
+predicts before training); "mean shape", the mean training occupancy cubified at the
+threshold with the best validation F1@0.3 (the best constant voxel prediction); and the
+oracle "gt voxels", the ground-truth voxels cubified (what a G^3 grid can represent).
+
+`--sphere-init` trains the authors' sphere-init ablation (no voxel branch: an ico-sphere refined
+by the same heads; level 4 in the cpu / shapenet presets, 3 in small), placed at the objects'
+mean position with radius 0.3. `--compare OUT_A OUT_B ...` prints a summary and an F1 table
+over several finished runs. Presets: `--quick` (a tiny model, seconds of training: plumbing
+only), `small` (the default: narrower heads, the documented shared-CPU runs), `cpu`
+(`MeshRCNNConfig.cpu()`), `shapenet` (the authors' voxmesh_R50, for an accelerator).
 
     python experiments/ch10_mesh_predictor.py --quick --out out/ch10_quick
-    python experiments/ch10_mesh_predictor.py --preset cpu --out out/ch10_cpu --max-minutes 120
-    python experiments/ch10_mesh_predictor.py --preset cpu --out out/ch10_cpu --resume
+    python experiments/ch10_mesh_predictor.py --out out/ch10_voxel --max-minutes 110
+    python experiments/ch10_mesh_predictor.py --out out/ch10_voxel --resume      # continue
+    python experiments/ch10_mesh_predictor.py --sphere-init --out out/ch10_sphere
+    python experiments/ch10_mesh_predictor.py --compare out/ch10_voxel out/ch10_sphere
 """
 
 from __future__ import annotations
@@ -56,7 +69,7 @@ from jax3d.datasets import (
     ShapeRenders,
     cache_to_npz,
 )
-from jax3d.io import save_obj
+from jax3d.io import load_obj, save_obj
 from jax3d.metrics import MESH_RCNN_SHAPENET, MeshEvaluation, compare_meshes
 from jax3d.models.mesh_rcnn import (
     QUICK_COMPILE,
@@ -544,6 +557,46 @@ def save_figure(rows, path: Path, image_size: int):
     fig.savefig(path, dpi=80)
 
 
+def save_comparison_figure(folders, path: Path, per_class: int = 1, image_size: int = 128):
+    """Input / every run's refined mesh / ground truth for the first `per_class` held-out
+    objects of every class, read back from the runs' `predictions/` (the same objects in
+    every run of one data set)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    folders = [Path(f) for f in folders]
+    titles = [json.loads((f / "table.json").read_text())["title"] for f in folders]
+    names = [t.split(",")[0].replace("Mesh R-CNN ", "") for t in titles]
+    rows = []  # (class, image, [meshes of the runs..., ground truth])
+    for c in sorted(p.name for p in (folders[0] / "predictions").iterdir()):
+        for png in sorted((folders[0] / "predictions" / c).glob("*.png"))[:per_class]:
+            stems = [f / "predictions" / c / png.stem for f in folders]
+            meshes = []
+            for obj in [Path(f"{st}.obj") for st in stems] + [Path(f"{stems[0]}_gt.obj")]:
+                verts, faces, _ = load_obj(obj)
+                meshes.append((np.asarray(verts), np.asarray(faces.verts_idx)))
+            rows.append((c, np.asarray(Image.open(png)), meshes))
+    renders = render_meshes([m for r in rows for m in r[2]], image_size)
+    cols = ["input"] + names + ["ground truth"]
+    fig = Figure(figsize=(1.8 * len(rows), 1.8 * len(cols)))
+    FigureCanvasAgg(fig)
+    k = 0
+    for i, (c, image, meshes) in enumerate(rows):  # one column per object
+        panels = [image] + list(renders[k : k + len(meshes)])
+        k += len(meshes)
+        for j, panel in enumerate(panels):
+            ax = fig.add_subplot(len(cols), len(rows), j * len(rows) + i + 1)
+            ax.imshow(panel)
+            ax.set_xticks([]), ax.set_yticks([])
+            if j == 0:
+                ax.set_title(c, fontsize=9)
+            if i == 0:
+                ax.set_ylabel(cols[j], fontsize=9)
+    fig.tight_layout(pad=0.3)
+    fig.savefig(path, dpi=80)
+
+
 def save_curves(rows: list[dict], path: Path, title: str):
     """Training losses (left) and the validation F1@0.3 (right) against the step."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -742,6 +795,8 @@ def _parse(argv):
                         help="evaluate the newest checkpoint, no training")
     parser.add_argument("--compare", type=Path, nargs="+", default=None,
                         help="print the F1@0.3 table of these finished runs and exit")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="with --compare: a PNG of every run's prediction per class")
     for name, kind in (("steps", int), ("batch", int), ("lr", float), ("warmup", int),
                        ("train_samples", int), ("eval_per_class", int), ("eval_every", int),
                        ("seed", int)):  # fmt: skip
@@ -754,11 +809,13 @@ def _prepare_run_dir(run_dir: Path, settings: dict, resume: bool):
     path = run_dir / "settings.json"
     if resume and path.exists():
         old = json.loads(path.read_text())
+        new = json.loads(json.dumps(settings))  # tuples as JSON lists, like the file's
         keep = ("steps",)  # a resumed run may train for longer
-        if {k: v for k, v in old.items() if k not in keep} != {
-            k: v for k, v in settings.items() if k not in keep
-        }:
-            raise SystemExit(f"--resume: {path} holds other settings; use another --out")
+        differ = sorted(k for k in set(old) | set(new)
+                        if k not in keep and old.get(k) != new.get(k))  # fmt: skip
+        if differ:
+            raise SystemExit(f"--resume: {path} holds other settings ({', '.join(differ)}); "
+                             "use another --out")  # fmt: skip
     elif run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run: no stale checkpoints to resume from
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -770,6 +827,9 @@ def main(argv=None) -> dict | None:
     if args.compare:
         text = compare_runs(args.compare)
         print(text)
+        if args.figure is not None:
+            save_comparison_figure(args.compare, args.figure)
+            print(f"figure: {args.figure}")
         return None
     if args.distributed:
         initialize_distributed()
@@ -875,6 +935,7 @@ def main(argv=None) -> dict | None:
         "device": jax.devices()[0].device_kind,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
+    metrics = json.loads(json.dumps(metrics))  # returned as written (lists, string keys)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     print((out / "table.md").read_text())
     print(f"{steps} steps, training {t_train:.0f} s this call, evaluation {t_eval:.0f} s; "

@@ -179,3 +179,6 @@ def test_quick_run_and_resume(ch10, tmp_path):
                         "--cache", str(out / "data")])  # fmt: skip
     assert sphere["settings"]["model"]["voxel_on"] is False
     assert "cubified" not in sphere["table"] and sphere["steps"] == 3
+    assert ch10.main(["--compare", str(out), str(tmp_path / "s"), "--figure",
+                      str(tmp_path / "compare.png")]) is None  # fmt: skip
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
