@@ -56,6 +56,7 @@ __all__ = [
     "spearman",
     "translation_monotonicity",
     "upsample_alpha",
+    "with_camera_azimuth",
 ]
 
 RenderFn = Callable[[Scene], tuple[jax.Array, jax.Array]]
@@ -157,7 +158,7 @@ def _look_at_origin(eye):
     return look_at_view_transform(eye=eye, at=((0.0, 0.0, 0.0),), up=((0.0, 0.0, 1.0),))
 
 
-def _with_camera_azimuth(config: ModelConfig, scene: Scene, turn: float) -> Scene:
+def with_camera_azimuth(config: ModelConfig, scene: Scene, turn: float) -> Scene:
     """`scene` seen from the middle of the camera's elevation and distance ranges, at
     azimuth `turn` (a fraction of a full turn about z, outside `range_u` too)."""
     b = scene.batch_size
@@ -230,7 +231,7 @@ def program_scenes(program: str, config: ModelConfig, key: jax.Array, *, batch_s
     if program == "rotation_camera":
         scene = base_scene(config, key, b)
         turns = np.linspace(0.0, 1.0, n_steps, endpoint=False)
-        return [_with_camera_azimuth(config, scene, float(t)) for t in turns]
+        return [with_camera_azimuth(config, scene, float(t)) for t in turns]
     if program.startswith("translation"):
         scene = base_scene(config, key, b)
         if program == "translation_object_depth":
