@@ -49,14 +49,17 @@ from jax3d.models.giraffe import GiraffeConfig
 from jax3d.models.giraffe.controls import (
     PROGRAMS,
     background_code_isolation,
+    compiled_render,
     make_render_fn,
     object_code_isolation,
     program_scenes,
     render_program,
     translation_monotonicity,
+    upsample_alpha,
+    with_camera_azimuth,
 )
 from jax3d.models.giraffe.evaluation import ImageSetMeasure, generated_batches
-from jax3d.models.giraffe.train import generate, init_gan_state, make_giraffe_step, scene_batch
+from jax3d.models.giraffe.train import init_gan_state, make_giraffe_step, scene_batch
 from jax3d.train import FitConfig, fit, make_data_mesh, read_jsonl
 from jax3d.utils import enable_compilation_cache
 from jax3d.vis import image_grid, save_gif, save_image
@@ -204,8 +207,10 @@ class FolderData:
 # ------------------------------------------------------------------------------ figures
 
 
-def _curves(rows: list[dict], path: Path, fd_label: str, references: dict):
-    fig = Figure(figsize=(15, 4))
+def _curves(rows: list[dict], path: Path, labels: tuple[str, str], references: dict):
+    """Losses, logits, and the Frechet distance and KID of the EMA generator against the
+    references (`{name: {"frechet": .., "kid": ..}}`, dashed lines)."""
+    fig = Figure(figsize=(18, 4))
     FigureCanvasAgg(fig)
     train = [r for r in rows if "g_loss" in r]
     panels = [
@@ -214,7 +219,7 @@ def _curves(rows: list[dict], path: Path, fd_label: str, references: dict):
         ("discriminator logits", [("d_real_logit", "real"), ("d_fake_logit", "fake")]),
     ]  # fmt: skip
     for i, (title, keys) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, i + 1)
+        ax = fig.add_subplot(1, 4, i + 1)
         for key, label in keys:
             pts = [(r["step"], r[key]) for r in train if key in r]
             if pts:
@@ -223,20 +228,27 @@ def _curves(rows: list[dict], path: Path, fd_label: str, references: dict):
         ax.set_xlabel("step")
         ax.set_title(title)
         ax.legend()
-    ax = fig.add_subplot(1, 3, 3)
-    evals = [(r["step"], r["eval/frechet"]) for r in rows if "eval/frechet" in r]
-    if evals:
-        steps, vals = zip(*evals)
-        ax.plot(steps, vals, "o-", label="generator (EMA)")
-    for name, value in references.items():
-        if value is not None:
-            ax.axhline(value, linestyle="--", color="grey" if "floor" in name else "red",
-                       label=name)  # fmt: skip
-    ax.set_xlabel("step")
-    ax.set_title(fd_label, fontsize=9)
-    ax.legend()
+    colours = {"untrained": "red", "mean image": "orange", "real-vs-real floor": "grey"}
+    for i, (key, label) in enumerate(zip(("frechet", "kid"), labels)):
+        ax = fig.add_subplot(1, 4, 3 + i)
+        evals = [(r["step"], r[f"eval/{key}"]) for r in rows if f"eval/{key}" in r]
+        if evals:
+            steps, vals = zip(*evals)
+            ax.plot(steps, vals, "o-", label="generator (EMA)")
+        for name, ref in references.items():
+            ax.axhline(ref[key], linestyle="--", color=colours.get(name, "black"), label=name)
+        ax.set_xlabel("step")
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
+
+
+def _upscale(image: np.ndarray, min_size: int = 128) -> np.ndarray:
+    """Nearest-neighbour enlargement by an integer factor to at least `min_size` pixels high
+    (small renders stay visible in a viewer)."""
+    f = max(1, -(-min_size // image.shape[0]))
+    return np.repeat(np.repeat(image, f, axis=0), f, axis=1)
 
 
 def _smooth(values: np.ndarray, width: int = 9) -> np.ndarray:
@@ -252,6 +264,7 @@ def _save_program(frames: np.ndarray, folder: Path, name: str, columns: int = 6)
     columns: `columns` frames spread over the sequence)."""
     folder.mkdir(parents=True, exist_ok=True)
     t, b = frames.shape[:2]
+    frames = np.stack([np.stack([_upscale(im, 96) for im in f]) for f in frames])
     gif = [image_grid(f, cols=min(b, 4), pad=1) for f in frames]
     save_gif(folder / f"{name}.gif", gif, fps=8)
     pick = np.linspace(0, t - 1, min(columns, t)).round().astype(int)
@@ -287,6 +300,9 @@ def _parse(argv):
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where synthetic datasets are rendered once (default OUT/cache)")
     p.add_argument("--no-render", action="store_true", help="skip the control renders")
+    p.add_argument("--illustrate", type=Path, default=None, metavar="DIR",
+                   help="only write pictures of the controls' mechanics to DIR: the untrained "
+                        "generator with opaque objects (density bias raised), and real images")
     return p.parse_args(argv)
 
 
@@ -315,16 +331,71 @@ def _settings(args, raw: dict) -> tuple[GiraffeConfig, dict]:
         "render_batch": 4 if args.quick else 6,
         "render_steps": 4 if args.quick else 16,
         "control_codes": 4 if args.quick else 16,
-        "control_scenes": 4 if args.quick else 32,
+        "control_scenes": 4 if args.quick else 16,
         "programs": list((raw.get("rendering") or {}).get("render_program") or PROGRAMS),
     }
     return config, st
+
+
+_ALPHA_COLOURS = np.array([[0.85, 0.3, 0.2], [0.2, 0.5, 0.9], [0.3, 0.75, 0.3],
+                           [0.9, 0.75, 0.2]], np.float32)  # fmt: skip
+
+
+def _alpha_frames(render_fn, scenes, size: int) -> np.ndarray:
+    """(T, B, size, size, 3): each object's alpha map (its own opacity along each ray) in its
+    colour over white, bilinearly enlarged from the volume render's resolution."""
+    frames = []
+    for scene in scenes:
+        alpha = upsample_alpha(render_fn(scene)[1], size)  # (B, N, size, size)
+        img = np.ones(alpha.shape[:1] + (size, size, 3), np.float32)
+        for n in range(alpha.shape[1]):
+            a = alpha[:, n, ..., None]
+            img = img * (1.0 - a) + a * _ALPHA_COLOURS[n % len(_ALPHA_COLOURS)]
+        frames.append(img)
+    return np.stack(frames)
+
+
+def illustrate(raw: dict, folder: Path, data, seed: int) -> list[str]:
+    """Pictures of what the geometric controls change, before any training: the objects'
+    alpha maps of the untrained generator (PyTorch's initialisation) whose object density is
+    raised by 5 inside the boxes (opaque boxes), volume-rendered at 32 x 32 with 48 samples
+    per ray (the preset's model otherwise); written as giraffe_init_<program>.gif / .png,
+    plus giraffe_real.png (held-out real images). Returns the programs drawn."""
+    from jax3d.models.giraffe.train import init_params
+
+    raw = _merge(raw, {"data": {"img_size": 64},
+                       "model": {"generator_kwargs": {"resolution_vol": 32,
+                                                      "n_ray_samples": 48}}})  # fmt: skip
+    m = GiraffeConfig.from_dict(raw).model
+    g_params, _ = init_params(m, seed)
+    bias = g_params["decoder"]["sigma_out"]["bias"]
+    g_params["decoder"]["sigma_out"]["bias"] = bias + 5.0
+    render_fn = make_render_fn(m, g_params)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = jax.random.PRNGKey(seed)
+    names = ("translation_object_horizontal", "translation_object_depth", "rotation_object",
+             "rotation_camera", "add_objects")  # fmt: skip
+    for i, name in enumerate(names):
+        scenes = program_scenes(name, m, jax.random.fold_in(key, i), batch_size=4,
+                                n_steps=12, max_objects=4)  # fmt: skip
+        if name == "rotation_camera":  # orbit a scene of 4 objects (add_objects' last frame)
+            four = program_scenes("add_objects", m, key, batch_size=4, max_objects=4)[-1]
+            scenes = [with_camera_azimuth(m, four, t) for t in np.arange(12) / 12]
+        frames = _alpha_frames(render_fn, scenes, 64)
+        _save_program(frames, folder, f"giraffe_init_{name}", columns=6)
+    real = data.real_sets(16)[0]
+    save_image(folder / "giraffe_real.png", _upscale(image_grid(real, cols=8, pad=1), 256))
+    return list(names)
 
 
 def main(argv=None) -> dict:
     args = _parse(argv)
     raw = load_preset(args.preset)
     config, st = _settings(args, raw)
+    if args.illustrate is not None:
+        cache = args.cache_dir or args.out / "cache"
+        data = SyntheticData(config, cache, args.seed)
+        return {"illustrated": illustrate(raw, args.illustrate, data, args.seed)}
     m, t = config.model, config.training
     out = args.out
     run_dir = out / "run"
@@ -349,10 +420,10 @@ def main(argv=None) -> dict:
                 "scene_g": scene_batch(jax.random.fold_in(k, 0), m, b),
                 "scene_d": scene_batch(jax.random.fold_in(k, 1), m, b)}  # fmt: skip
 
-    gen = generate(m)
+    render = compiled_render(m)  # one compile per scene shape, shared with the controls
 
     def generate_fn(params, k):
-        return gen(params, scene_batch(k, m, b))
+        return render(params, scene_batch(k, m, b))[0]
 
     # Sample quality: features of the held-out real images, and the reference numbers (a
     # training subset against them: the measure's floor; the mean training image repeated:
@@ -398,10 +469,17 @@ def main(argv=None) -> dict:
         r = quality(state.generator.ema_params, min(st["curve_images"], n_eval))
         return {"frechet": r["frechet"], "kid": r["kid"]}
 
-    vis_scene = scene_batch(jax.random.fold_in(k_eval, 10**6), m, 16, tmp=0.65)
+    # 16 samples drawn in batches of the training size (the compiled shapes), codes scaled
+    # to std 0.65 (the authors' truncation for figures)
+    def truncated(scene):
+        return scene.replace(latents=jax.tree.map(lambda z: 0.65 * z, scene.latents))
+
+    vis_scenes = [truncated(scene_batch(jax.random.fold_in(k_eval, 10**6 + i), m, b))
+                  for i in range(-(-16 // b))]  # fmt: skip
 
     def images_fn(state, step):
-        return {"samples": np.clip(np.asarray(gen(state.generator.ema_params, vis_scene)), 0, 1)}
+        images = [render(state.generator.ema_params, s)[0] for s in vis_scenes]
+        return {"samples": np.clip(np.concatenate(images)[:16], 0.0, 1.0)}
 
     minutes = float("inf") if args.max_minutes is None else args.max_minutes
     fit_config = FitConfig(
@@ -423,8 +501,9 @@ def main(argv=None) -> dict:
     # What a person looks at first: generated samples (EMA generator, codes std 0.65, the
     # authors' truncation for figures) next to held-out real images.
     samples = images_fn(state, steps_done)["samples"]
-    save_image(out / "samples.png", image_grid(samples, cols=8, pad=1))
-    save_image(out / "real.png", image_grid(data.real_sets(len(samples))[0], cols=8, pad=1))
+    save_image(out / "samples.png", _upscale(image_grid(samples, cols=8, pad=1)))
+    real = data.real_sets(len(samples))[0]
+    save_image(out / "real.png", _upscale(image_grid(real, cols=8, pad=1)))
 
     render_fn = make_render_fn(m, params)
     nc = st["control_codes"]
@@ -446,10 +525,9 @@ def main(argv=None) -> dict:
             _save_program(render_program(render_fn, scenes), out / "render", name)
             rendered.append(name)
     rows = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
-    _curves(rows, out / "curves.png", measure.label,
-            {"untrained": reference["init"]["frechet"],
-             "mean image": reference["mean_image"]["frechet"],
-             "real-vs-real floor": reference["real_vs_real_floor"]["frechet"]})  # fmt: skip
+    _curves(rows, out / "curves.png", (measure.label, measure.kid_label),
+            {"untrained": reference["init"], "mean image": reference["mean_image"],
+             "real-vs-real floor": reference["real_vs_real_floor"]})  # fmt: skip
     train_rows = [r for r in rows if "g_loss" in r]
     metrics = {
         "preset": args.preset,

@@ -166,7 +166,8 @@ def chamfer_distance(
     """Chamfer distance between the clouds of ``x`` and ``y`` (PyTorch3D semantics).
 
     Args:
-        x: ``(N, P1, D) float32`` or a ``Pointclouds`` (then its lengths and normals are used).
+        x: ``(N, P1, D) float32`` or a ``Pointclouds`` (then its lengths and normals are used);
+            integer points raise TypeError, as in PyTorch3D.
         y: ``(N, P2, D) float32`` or a ``Pointclouds``.
         x_lengths, y_lengths: ``(N,) int`` valid points per cloud (<= the padded size, else
             ValueError), or None for all.

@@ -87,8 +87,8 @@ def ball_query(
     """First ``K`` points of ``p2`` (in index order) within ``radius`` of each ``p1`` point.
 
     Args:
-        p1: ``(N, P1, D) float32`` query clouds.
-        p2: ``(N, P2, D) float32`` reference clouds.
+        p1: ``(N, P1, D) float32`` query clouds (integer points raise TypeError).
+        p2: ``(N, P2, D) float32`` reference clouds (likewise).
         lengths1, lengths2: ``(N,) int`` valid points per cloud, or None for all.
         K: maximum neighbours per point (static Python int).
         radius: ball radius (strict: ``dist^2 < radius^2``); may be a traced scalar.

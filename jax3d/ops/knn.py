@@ -214,8 +214,9 @@ def knn_points(
     """K nearest neighbours of each point of ``p1`` among the points of ``p2`` (exact).
 
     Args:
-        p1: ``(N, P1, D) float32`` query clouds.
-        p2: ``(N, P2, D) float32`` reference clouds.
+        p1: ``(N, P1, D) float32`` query clouds (integer points raise TypeError, as in
+            PyTorch3D).
+        p2: ``(N, P2, D) float32`` reference clouds (likewise).
         lengths1: ``(N,) int`` valid points per ``p1`` cloud (<= P1), or None for all.
         lengths2: ``(N,) int`` valid points per ``p2`` cloud (<= P2), or None for all.
         norm: 2 for squared Euclidean distances, 1 for L1 distances.

@@ -16,6 +16,7 @@ import numpy as np
 
 from jax3d.ops.knn import knn_points
 from jax3d.ops.utils import convert_pointclouds_to_tensor, is_pointclouds, is_traced, wmean
+from jax3d.safe_math import safe_svd
 
 __all__ = [
     "SimilarityTransform",
@@ -57,7 +58,7 @@ def _umeyama(x, y, weights, *, estimate_scale, allow_reflection, eps):
     yc = (y - ymu) * weights[:, :, None]
     total = jnp.maximum(jnp.sum(weights, axis=1), eps)
     cov = jnp.einsum("npi,npj->nij", xc, yc) / total[:, None, None]
-    u, sv, vt = jnp.linalg.svd(cov)
+    u, sv, vt = safe_svd(cov)  # finite gradients for repeated singular values
     e = jnp.ones((x.shape[0], dim), x.dtype)
     if not allow_reflection:
         e = e.at[:, -1].set(jnp.sign(jnp.linalg.det(u @ vt)))
@@ -109,8 +110,9 @@ def corresponding_points_alignment(
         eps: clamp for the weight sums and the variance of ``X``.
 
     Returns:
-        ``SimilarityTransform(R (N, d, d), T (N, d), s (N,))``. Differentiable (away from
-        repeated singular values); jittable.
+        ``SimilarityTransform(R (N, d, d), T (N, d), s (N,))``. Differentiable, with finite
+        gradients also where the rotation is not unique (coincident points, fewer than
+        d + 1 points: repeated singular values; see ``jax3d.safe_math.safe_svd``); jittable.
     """
     x, nx = convert_pointclouds_to_tensor(X, "X")
     y, ny = convert_pointclouds_to_tensor(Y, "Y")

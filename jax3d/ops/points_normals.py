@@ -17,6 +17,7 @@ import numpy as np
 
 from jax3d.ops.knn import knn_points
 from jax3d.ops.utils import convert_pointclouds_to_tensor, is_traced
+from jax3d.safe_math import safe_eigh
 
 __all__ = ["estimate_pointcloud_normals", "estimate_pointcloud_local_coord_frames"]
 
@@ -38,7 +39,7 @@ def _local_frames(points, num_points, *, k, disambiguate):
     knns = knn_points(centred, centred, num_points, num_points, K=k, return_nn=True).knn
     diff = knns - jnp.mean(knns, axis=2, keepdims=True)
     cov = jnp.einsum("npki,npkj->npij", diff, diff) / k
-    curvatures, frames = jnp.linalg.eigh(cov)
+    curvatures, frames = safe_eigh(cov)  # finite gradients for repeated eigenvalues
     if disambiguate:
         normal = _disambiguate(centred, knns, frames[..., 0])
         major = _disambiguate(centred, knns, frames[..., 2])

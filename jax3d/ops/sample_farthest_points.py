@@ -76,7 +76,7 @@ def sample_farthest_points(
     """Farthest point sampling of ``K`` points per cloud.
 
     Args:
-        points: ``(N, P, D) float32`` padded clouds.
+        points: ``(N, P, D) float32`` padded clouds (integer points raise TypeError).
         lengths: ``(N,) int`` valid points per cloud (<= P), or None for all.
         K: samples per cloud: a Python int, or a concrete ``(N,)`` int array / list (output
             width ``max(K)``).

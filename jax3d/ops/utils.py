@@ -42,7 +42,8 @@ def lengths_mask(lengths: jax.Array, max_len: int) -> jax.Array:
 def as_points(x, name: str, *, dim: int | None = None) -> jax.Array:
     """``x`` as a float ``(N, P, D)`` array, or a clear error naming ``name``.
 
-    Integer input is cast to float32; ``dim`` (if given) fixes ``D``.
+    ``dim`` (if given) fixes ``D``. Integer or boolean points raise ``TypeError``, as in
+    PyTorch3D (whose kernels take floating point only): cast them explicitly.
     """
     if isinstance(x, (list, tuple)):
         raise TypeError(f"{name} must be an array of shape (N, P, D), got a {type(x).__name__}")
@@ -52,7 +53,8 @@ def as_points(x, name: str, *, dim: int | None = None) -> jax.Array:
     if dim is not None and x.shape[2] != dim:
         raise ValueError(f"{name} must have shape (N, P, {dim}), got shape {tuple(x.shape)}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.float32)
+        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype} "
+                        f"(cast it, e.g. {name}.astype(jnp.float32))")
     return x
 
 

@@ -31,6 +31,7 @@ from jax3d.structures.utils import (
     pack_padded,
     padded_to_packed_index,
 )
+from jax3d.validation import check_finite
 
 __all__ = ["Meshes"]
 
@@ -98,6 +99,8 @@ def _from_lists(verts, faces):
         return (jnp.zeros((0, 0, 3), jnp.float32), jnp.full((0, 0, 3), -1, jnp.int32),
                 jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32))
     vs = [_item(v, "verts", i, _as_float) for i, v in enumerate(verts)]
+    for i, v in enumerate(vs):
+        check_finite(f"verts[{i}]", v)
     fs = [_item(f, "faces", i, _as_int) for i, f in enumerate(faces)]
     nv = [v.shape[0] for v in vs]
     _check_face_indices(fs, nv)
@@ -116,6 +119,14 @@ def _lengths(x, name: str, batch: int, default) -> jax.Array:
     return x
 
 
+def _check_texture_sizes(textures, num_verts, num_faces) -> None:
+    """``textures.check_sizes(num_verts, num_faces)`` when the textures define it (the
+    textures protocol, docs/design.md): ValueError for per-mesh sizes that do not match."""
+    check_sizes = getattr(textures, "check_sizes", None)
+    if check_sizes is not None:
+        check_sizes(num_verts, num_faces)
+
+
 def _from_padded(verts, faces, num_verts, num_faces):
     verts = jnp.asarray(_as_float(verts, "verts"))
     faces = jnp.asarray(_as_int(faces, "faces"))
@@ -130,6 +141,7 @@ def _from_padded(verts, faces, num_verts, num_faces):
     default_nf = jnp.sum(faces[..., 0] != -1, axis=1).astype(jnp.int32)
     num_faces = _lengths(num_faces, "num_faces", b, default_nf)
     verts = masked_fill(verts, lengths_mask(num_verts, v_max), 0.0)
+    check_finite("verts", verts)
     faces = masked_fill(faces, lengths_mask(num_faces, faces.shape[1]), -1)
     return verts, faces, num_verts, num_faces
 
@@ -200,6 +212,12 @@ class Meshes(ImmutablePytree):
       of computing normals, until the vertices change (``offset_verts`` by a constant keeps
       them, other vertex updates drop them).
 
+    Vertices must be finite: NaN or inf in a valid row raises ``ValueError`` naming the
+    argument when the values are concrete; under ``jax.jit`` the check is a
+    ``checkify.debug_check`` (see ``jax3d.validation``). Textures whose per-mesh sizes do
+    not match the meshes (e.g. ``TexturesUV`` with another number of ``faces_uvs`` rows than
+    faces) raise ``ValueError`` when the sizes are concrete.
+
     Rows past the lengths are reset to 0 (verts) and -1 (faces). The object is an immutable
     pytree whose leaves are ``verts, faces, num_verts, num_faces, textures, verts_normals``
     (the last two may be None): pass it through
@@ -220,8 +238,18 @@ class Meshes(ImmutablePytree):
             raise TypeError("faces is a list, so verts must be a list too (or pass both padded)")
         else:
             fields = _from_padded(verts, faces, num_verts, num_faces)
+        _check_texture_sizes(textures, fields[2], fields[3])
         normals = None if verts_normals is None else _verts_normals_input(verts_normals, *fields)
         self._assign((*fields, textures, normals))
+
+    def replace(self, **changes) -> Meshes:
+        """A copy with some raw fields replaced (PyTorch3D's ``mesh.textures = t`` is
+        ``mesh = mesh.replace(textures=t)``). Only new ``textures`` are validated (against
+        the meshes' sizes, as in the constructor); other fields are taken as they are."""
+        if changes.get("textures") is not None:
+            _check_texture_sizes(changes["textures"], changes.get("num_verts", self.num_verts),
+                                 changes.get("num_faces", self.num_faces))
+        return super().replace(**changes)
 
     def __len__(self) -> int:
         return self.verts.shape[0]

@@ -27,6 +27,7 @@ from jax3d.structures.utils import (
     pack_padded,
     padded_to_packed_index,
 )
+from jax3d.validation import check_finite
 
 __all__ = ["Pointclouds"]
 
@@ -57,6 +58,8 @@ def _list_items(x: list, name: str, sizes: list[int] | None, channels: int | Non
         if sizes is not None and xi.shape[0] != sizes[i]:
             raise ValueError(f"{name}[{i}] has {xi.shape[0]} rows but points[{i}] has {sizes[i]}")
         channels = c
+        if name != "features":
+            check_finite(f"{name}[{i}]", xi)
         items.append(xi)
     return items
 
@@ -92,6 +95,7 @@ def _from_padded(points, normals, features, num_points):
     num_points = num_points.astype(jnp.int32)
     mask = lengths_mask(num_points, p)
     out = [masked_fill(points, mask, 0.0)]
+    check_finite("points", out[0])
     for x, name in ((normals, "normals"), (features, "features")):
         if x is None:
             out.append(None)
@@ -101,6 +105,8 @@ def _from_padded(points, normals, features, num_points):
             want = f"({b}, {p}, 3)" if name == "normals" else f"({b}, {p}, C)"
             raise ValueError(f"{name} must be {want} like points, got {x.shape}")
         out.append(masked_fill(x, mask, 0.0))
+        if name == "normals":
+            check_finite(name, out[-1])
     return out[0], out[1], out[2], num_points
 
 
@@ -114,6 +120,10 @@ class Pointclouds(ImmutablePytree):
     - ``normals``: like ``points`` (same layout), or None;
     - ``features``: list of ``(P_i, C)`` or padded ``(B, P, C)``, or None;
     - ``num_points``: ``(B,)`` int lengths for padded input (default: all ``P`` points).
+
+    Points and normals must be finite: NaN or inf in a valid row raises ``ValueError`` naming
+    the argument when concrete, and is a ``checkify.debug_check`` under ``jax.jit`` (see
+    ``jax3d.validation``). Features are not checked.
 
     Padding rows are reset to 0. Immutable pytree with leaves
     ``points, normals, features, num_points``; padded construction is jit-safe.

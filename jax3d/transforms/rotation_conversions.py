@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 _AXES = "XYZ"
+# Quaternions whose largest |component| is below this count as the zero quaternion.
+_ZERO_QUATERNION = 1e-30
 
 
 def _axis_angle_rotation(axis: str, angle: jax.Array) -> jax.Array:
@@ -98,6 +100,12 @@ def _check_convention(convention: str) -> str:
 def quaternion_to_matrix(quaternions: jax.Array) -> jax.Array:
     """Rotation matrices from quaternions (normalised internally).
 
+    The rotation does not depend on the quaternion's scale. The zero quaternion, which is no
+    rotation at all (PyTorch3D returns NaN for it), maps to the identity matrix with a zero
+    gradient: a documented choice that keeps values and gradients finite, e.g. for a network
+    that outputs unnormalised quaternions. Any non-zero quaternion, however small, gives its
+    exact rotation (finite gradients down to |q| ~ 1e-30, below which it counts as zero).
+
     Args:
         quaternions: (..., 4) float32, real part first `(w, x, y, z)`.
 
@@ -105,8 +113,15 @@ def quaternion_to_matrix(quaternions: jax.Array) -> jax.Array:
         (..., 3, 3) float32 rotation matrices (column-vector convention).
     """
     q = _as_float("quaternions", quaternions, (4,))
+    # Rescale by the largest |component| first, so tiny (or huge) quaternions neither underflow
+    # nor overflow in |q|^2. The scale is held constant for differentiation, which is exact
+    # because the rotation is scale-invariant: grad R(q / c) = grad R(q) for any fixed c > 0.
+    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(q), axis=-1, keepdims=True))
+    zero = scale < _ZERO_QUATERNION
+    q = q / jnp.where(zero, 1.0, scale)
     w, x, y, z = jnp.moveaxis(q, -1, 0)
-    two_s = 2.0 / jnp.sum(q * q, axis=-1)
+    norm2 = jnp.sum(q * q, axis=-1)  # in [1, 4] unless zero
+    two_s = jnp.where(zero[..., 0], 0.0, 2.0 / jnp.where(zero[..., 0], 1.0, norm2))
     rows = (
         (1 - two_s * (y * y + z * z), two_s * (x * y - z * w), two_s * (x * z + y * w)),
         (two_s * (x * y + z * w), 1 - two_s * (x * x + z * z), two_s * (y * z - x * w)),
@@ -297,7 +312,9 @@ def quaternion_to_axis_angle(quaternions: jax.Array) -> jax.Array:
     """Axis-angle vectors from unit quaternions, as PyTorch3D: angle `2 atan2(|v|, w)`.
 
     A quaternion with `w < 0` gives an angle in (pi, 2 pi], as in PyTorch3D (standardise it
-    first for an angle in [0, pi]); the degenerate `w = -1` gives the zero vector.
+    first for an angle in [0, pi]); the degenerate `w = -1` gives the zero vector. The result
+    does not depend on the quaternion's scale; the zero quaternion gives the zero vector (the
+    identity, as in `quaternion_to_matrix`), with finite gradients.
 
     Args:
         quaternions: (..., 4) float32, real part first.
@@ -306,6 +323,15 @@ def quaternion_to_axis_angle(quaternions: jax.Array) -> jax.Array:
         (..., 3) float32 axis-angle vectors.
     """
     q = _as_float("quaternions", quaternions, (4,))
+    # Scale-invariant: rescale by the largest |component| (constant for differentiation, see
+    # quaternion_to_matrix) so that atan2 below never sees (0, 0) or underflowing inputs.
+    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(q), axis=-1, keepdims=True))
+    zero = scale < _ZERO_QUATERNION
+    identity = jnp.array([1.0, 0.0, 0.0, 0.0], q.dtype)
+    q = jnp.where(zero, identity, q / jnp.where(zero, 1.0, scale))
+    # |q| is now in [1, 2]: normalising is safe, and makes the formula below (which assumes a
+    # unit quaternion, |v| = sin(angle / 2)) exact for any scale. Unit input is unchanged.
+    q = q / jnp.sqrt(jnp.sum(q * q, axis=-1, keepdims=True))
     v = q[..., 1:]
     norm = safe_norm(v, keepdims=True)
     half = jnp.arctan2(norm, q[..., :1])

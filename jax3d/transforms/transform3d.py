@@ -16,6 +16,7 @@ import numpy as np
 from flax import struct
 
 from jax3d.device import DeviceMethods, device_put
+from jax3d.safe_math import homogeneous_divide
 from jax3d.transforms.rotation_conversions import _axis_angle_rotation
 
 __all__ = ["Transform3d", "Translate", "Scale", "Rotate", "RotateAxisAngle"]
@@ -126,8 +127,11 @@ class Transform3d(DeviceMethods):
 
         Args:
             points: (P, 3) or (N, P, 3) float32; N must equal B, or one of N, B must be 1.
-            eps: if given, a homogeneous coordinate `w` with |w| < eps is replaced by
-                `sign(w) * eps` (sign +1 where w == 0), as in PyTorch3D.
+            eps: a homogeneous coordinate `w` with |w| < eps is replaced by `sign(w) * eps`
+                (sign +1 where w == 0), as in PyTorch3D. None (the default) means 1e-8
+                (`jax3d.safe_math.DEFAULT_DIVISOR_EPS`) where PyTorch3D divides exactly: the
+                results differ only for |w| < 1e-8, which are finite here (values and
+                gradients) instead of inf / NaN.
 
         Returns:
             (P, 3) when `points` is (P, 3) and B == 1, else (max(N, B), P, 3):
@@ -139,11 +143,7 @@ class Transform3d(DeviceMethods):
         _check_batches("points", batch.shape[0], "transform", mat.shape[0])
         ones = jnp.ones(batch.shape[:-1] + (1,), batch.dtype)
         out = jnp.matmul(jnp.concatenate([batch, ones], axis=-1), mat)
-        denom = out[..., 3:]
-        if eps is not None:
-            sign = jnp.where(denom >= 0.0, 1.0, -1.0).astype(denom.dtype)
-            denom = sign * jnp.maximum(jnp.abs(denom), eps)
-        out = out[..., :3] / denom
+        out = homogeneous_divide(out[..., :3], out[..., 3:], eps)
         if out.shape[0] == 1 and points.ndim == 2:
             out = out.reshape(points.shape)
         return out

@@ -259,7 +259,7 @@ def test_scalars_and_size_one_broadcast():
         ({"R": np.tile(np.eye(3), (2, 1, 1)), "T": np.zeros((3, 3))}, "batch size"),
         ({"fov": "wide"}, "fov must be a number"),
         ({"znear": 2.0, "zfar": [5.0, 2.0]}, "znear and zfar must differ"),
-        ({"fov": 0.0}, "fov must be non-zero"),
+        ({"fov": 0.0}, r"fov must be in \(0, 180\) degrees"),
     ],
 )
 def test_invalid_construction_raises(kwargs, match):
@@ -270,7 +270,7 @@ def test_invalid_construction_raises(kwargs, match):
 def test_invalid_sfm_construction_raises():
     with pytest.raises(ValueError, match="focal_length"):
         PerspectiveCameras(focal_length=np.ones((2, 3)))
-    with pytest.raises(ValueError, match="focal_length must be non-zero"):
+    with pytest.raises(ValueError, match="focal_length must be positive"):
         OrthographicCameras(focal_length=((1.0, 0.0),))
     with pytest.raises(ValueError, match="min_x and max_x must differ"):
         FoVOrthographicCameras(min_x=1.0, max_x=1.0)

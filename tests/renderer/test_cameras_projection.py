@@ -143,7 +143,11 @@ def test_roundtrip_property(elev, azim, dist, x, y, depth):
 def test_points_at_depth_zero_with_eps_are_finite():
     cams = FoVPerspectiveCameras()
     pts = jnp.array([[0.3, 0.2, 0.0], [0.1, -0.2, 1e-9]])
-    assert not np.all(np.isfinite(cams.transform_points(pts)))  # PyTorch3D semantics
+    # eps=None clamps at 1e-8 (PyTorch3D divides exactly and gives inf there): finite
+    exact = cams.transform_points(pts)
+    assert np.all(np.isfinite(exact)) and np.abs(exact[:, :2]).max() > 1e6
+    grad = jax.grad(lambda p: cams.transform_points(p).sum())(pts)
+    assert np.all(np.isfinite(grad))
     out = cams.transform_points(pts, eps=1e-4)
     assert np.all(np.isfinite(out))
     grad = jax.grad(lambda p: cams.transform_points(p, eps=1e-4).sum())(pts)

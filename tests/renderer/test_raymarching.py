@@ -161,3 +161,24 @@ def test_validation():
         EmissionAbsorptionRaymarcher(surface_thickness=0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         AbsorptionOnlyRaymarcher()(-d)
+
+
+def test_rounding_outside_unit_interval_is_clamped_with_straight_through_gradient():
+    # Trilinear sampling of a volume of ones gives 1 + 1.2e-7 (issue #21; the VolumeRenderer
+    # case of tests/test_degenerate_sweep.py), 1 - exp(-x) activations can give -1e-8.
+    one_plus = np.nextafter(np.float32(1.0), np.float32(2.0))
+    d = jnp.full((2, 4, 1), 0.5).at[0, 0, 0].set(one_plus).at[1, 1, 0].set(-1e-8)
+    f = jnp.ones((2, 4, 3))
+    ea, ao = EmissionAbsorptionRaymarcher(), AbsorptionOnlyRaymarcher()
+
+    @jax.jit
+    def march(x):
+        return ea(x, f), ao(x), jax.grad(lambda y: ea(y, f).sum())(x)
+
+    out, clamped = march(d), march(jnp.clip(d, 0.0, 1.0))
+    for a, b in zip(out, clamped):  # values as at the clamped input, gradients passed through
+        np.testing.assert_array_equal(a, b)
+    assert np.all((out[0] >= 0.0) & (out[0] <= 1.0))  # unclamped, ray 0's colour is 1 + 1e-7
+    np.testing.assert_array_equal(ao(d), clamped[1])  # eager: within the tolerance, no error
+    with pytest.raises(ValueError, match="rays_densities"):
+        ao(jnp.full((2, 4, 1), 1.0 + 1e-4))

@@ -329,3 +329,28 @@ def test_finite_gradients_at_degenerate_inputs(fn, x):
     g = jax.jit(jax.grad(lambda v: jnp.sum(fn(v) * jnp.arange(1.0, fn(v).size + 1).reshape(
         fn(v).shape))))
     assert np.all(np.isfinite(g(x)))
+
+
+@jax.jit
+def _quaternion_outputs(q):
+    """Matrices, axis-angles and the gradient of a weighted sum of each matrix, per row."""
+    weights = jnp.arange(9.0).reshape(3, 3)
+    grad = jax.vmap(jax.grad(lambda x: jnp.sum(T.quaternion_to_matrix(x) * weights)))(q)
+    return T.quaternion_to_matrix(q), T.quaternion_to_axis_angle(q), grad
+
+
+def test_quaternions_are_scale_invariant_and_zero_is_the_identity():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(32, 4)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    scales = (10.0 ** rng.uniform(-20.0, 3.0, (32, 1))).astype(np.float32)
+    mats, angles, grads = _quaternion_outputs(np.concatenate([q, q * scales, np.zeros((2, 4))]))
+    np.testing.assert_allclose(mats[32:64], mats[:32], atol=2e-6)
+    np.testing.assert_allclose(angles[32:64], angles[:32], atol=2e-5)
+    assert np.all(np.isfinite(grads))
+    # the rotation is scale-invariant, so the gradient scales as 1 / c
+    np.testing.assert_allclose(grads[32:64] * scales, grads[:32], rtol=1e-3, atol=1e-4)
+    # the zero quaternion (PyTorch3D: NaN) is the identity, with a zero gradient
+    np.testing.assert_array_equal(mats[64:], np.broadcast_to(np.eye(3), (2, 3, 3)))
+    np.testing.assert_array_equal(angles[64:], 0.0)
+    np.testing.assert_array_equal(grads[64:], 0.0)

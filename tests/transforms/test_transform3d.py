@@ -178,7 +178,10 @@ def test_transform_points_eps_guard():
     np.testing.assert_allclose(got[0], [100.0, 200.0, 0.0], rtol=1e-5)
     np.testing.assert_allclose(got[1, :2], [-100.0, -200.0], rtol=1e-5)
     assert np.all(np.isfinite(got))
-    assert not np.all(np.isfinite(t.transform_points(pts)))  # no eps: plain divide, as PyTorch3D
+    # eps=None clamps at 1e-8 where PyTorch3D divides exactly (inf): finite, else the same
+    np.testing.assert_allclose(t.transform_points(pts),
+                               transform_points_naive(pts, mat[None], eps=1e-8), rtol=1e-5)
+    assert np.all(np.isfinite(t.transform_points(pts)))
 
 
 def test_transform_points_errors():

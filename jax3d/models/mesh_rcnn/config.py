@@ -126,10 +126,6 @@ class MeshRCNNConfig:
     def replace(self, **changes) -> MeshRCNNConfig:
         return dataclasses.replace(self, **changes)
 
-    @property
-    def num_levels(self) -> int:
-        return 4
-
     @classmethod
     def shapenet(cls, **changes) -> MeshRCNNConfig:
         """The authors' voxmesh_R50 (configs/shapenet/voxmesh_R50.yaml)."""

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.experimental import checkify
 
 from jax3d.device import as_device
 from jax3d.renderer.cameras import matrices
@@ -37,6 +38,7 @@ from jax3d.renderer.cameras.batching import (
 )
 from jax3d.renderer.utils import TensorProperties
 from jax3d.transforms import Transform3d
+from jax3d.validation import check_values
 
 Array = jax.Array
 
@@ -138,7 +140,7 @@ class CamerasBase(TensorProperties):
         """Store the fields, normalising the arrays unless they come from pytree unflattening,
         and place them on ``device`` (``jax3d.device`` meaning) when one is given."""
         if not normalized:
-            arrays = self._normalize(arrays)
+            arrays = self._normalize(arrays, static)
         dev = as_device(device)
         if dev is not None and all(is_concrete(v) for v in arrays.values() if v is not None):
             arrays = jax.device_put(arrays, dev)
@@ -151,7 +153,7 @@ class CamerasBase(TensorProperties):
         object.__setattr__(self, "_kind", type(self).__name__)
 
     @classmethod
-    def _normalize(cls, arrays: dict[str, Any]) -> dict[str, Array]:
+    def _normalize(cls, arrays: dict[str, Any], static: dict[str, Any]) -> dict[str, Array]:
         batched = {}
         for name, value in arrays.items():
             if value is None and name in _DEFAULTS:
@@ -164,27 +166,30 @@ class CamerasBase(TensorProperties):
                 batched[name] = batch_image_size(value)
             else:
                 batched[name] = batch_field(name, value, cls._EVENT_SHAPES[name])
-        concrete = {k: v for k, v in batched.items() if isinstance(v, np.ndarray)}
-        cls._check_values(concrete)
+        cls._check_values({k: v for k, v in batched.items() if v is not None}, static)
         return broadcast_batches(batched)
 
     @classmethod
-    def _check_values(cls, arrays: dict[str, np.ndarray]) -> None:
-        """Reject concrete parameter values that would make a projection singular (the
-        subclasses say which); traced values are not checked."""
+    def _check_values(cls, arrays: dict[str, Any], static: dict[str, Any]) -> None:
+        """Reject parameter values that would make a projection singular or meaningless (the
+        subclasses say which): a ValueError for concrete values (NumPy arrays here), a
+        ``checkify.debug_check`` for traced ones (``jax3d.validation``)."""
 
     @staticmethod
-    def _require(arrays: dict[str, np.ndarray], name: str, ok, what: str) -> None:
-        if name in arrays and not np.all(ok(arrays[name])):
-            raise ValueError(f"{name} must be {what}, got {arrays[name].tolist()}")
+    def _require(arrays: dict[str, Any], name: str, ok, what: str) -> None:
+        if name in arrays:
+            check_values(name, arrays[name], ok, what)
 
     @staticmethod
-    def _require_distinct(arrays: dict[str, np.ndarray], a: str, b: str) -> None:
+    def _require_distinct(arrays: dict[str, Any], a: str, b: str) -> None:
         va, vb = arrays.get(a), arrays.get(b)
         if va is None or vb is None or 1 not in (va.shape[0], vb.shape[0]) and va.shape != vb.shape:
-            return  # absent, traced, or mismatched batches (broadcast_batches reports those)
-        if np.any(va == vb):
-            raise ValueError(f"{a} and {b} must differ, got {va.tolist()} and {vb.tolist()}")
+            return  # absent, or mismatched batches (broadcast_batches reports those)
+        if is_concrete(va) and is_concrete(vb):
+            if np.any(va == vb):
+                raise ValueError(f"{a} and {b} must differ, got {va.tolist()} and {vb.tolist()}")
+        else:
+            checkify.debug_check(jnp.all(va != vb), f"{a} and {b} must differ")
 
     def replace(self, **updates) -> CamerasBase:
         """A copy with some fields replaced (re-broadcast to a common batch size)."""
@@ -297,8 +302,12 @@ class CamerasBase(TensorProperties):
 
         Args:
           points: (P, 3) or (N, P, 3) float32 world coordinates (batch 1 broadcasts).
-          eps: clamp of the perspective divisor's magnitude (see ``apply_matrix``); None
-            divides exactly like PyTorch3D (a point on the camera plane gives inf).
+          eps: clamp of the perspective divisor's magnitude (see ``apply_matrix``): the
+            divisor (the view depth, for perspective cameras) becomes
+            ``sign(w) max(|w|, eps)``, as in PyTorch3D. None clamps at 1e-8, so a point on
+            the camera plane (view depth 0) gives large but finite values and finite
+            gradients, where PyTorch3D's exact divide gives inf / NaN; other points are
+            unaffected. Pass e.g. ``eps=1e-4`` for better-conditioned gradients near it.
           **kwargs: per-call overrides (``R=``, ``T=``, intrinsics).
 
         Returns:

@@ -84,16 +84,23 @@ class FoVPerspectiveCameras(CamerasBase):
         """Args: ``znear``, ``zfar``, ``aspect_ratio``, ``fov``: scalars or (N,); ``R``:
         (N, 3, 3) or (3, 3) (default identity); ``T``: (N, 3) or (3,) (default 0); ``K``:
         optional (N, 4, 4); ``degrees``: fov unit; ``device``: where to place the arrays
-        (``jax3d.device`` meaning). Parameters of batch 1 broadcast to the largest batch N."""
+        (``jax3d.device`` meaning). Parameters of batch 1 broadcast to the largest batch N.
+
+        Raises ValueError for ``fov`` outside (0, 180) degrees (or (0, pi) radians), a zero
+        ``aspect_ratio`` or ``znear == zfar`` (concrete values; under ``jit`` these are
+        ``checkify.debug_check``s, see ``jax3d.validation``)."""
         del _kind  # _kind is reset from the class in _set_fields
         arrays = dict(znear=znear, zfar=zfar, aspect_ratio=aspect_ratio, fov=fov, R=R, T=T, K=K)
         self._set_fields(arrays, {"degrees": bool(degrees)}, _normalized, device)
 
     @classmethod
-    def _check_values(cls, arrays) -> None:
+    def _check_values(cls, arrays, static) -> None:
         cls._require_distinct(arrays, "znear", "zfar")
         cls._require(arrays, "aspect_ratio", lambda a: a != 0, "non-zero")
-        cls._require(arrays, "fov", lambda f: f != 0, "non-zero")
+        if static.get("degrees", True):
+            cls._require(arrays, "fov", lambda f: (f > 0) & (f < 180), "in (0, 180) degrees")
+        else:
+            cls._require(arrays, "fov", lambda f: (f > 0) & (f < math.pi), "in (0, pi) radians")
 
     def is_perspective(self) -> bool:
         return True
@@ -219,7 +226,7 @@ class FoVOrthographicCameras(CamerasBase):
         self._set_fields(arrays, {}, _normalized, device)
 
     @classmethod
-    def _check_values(cls, arrays) -> None:
+    def _check_values(cls, arrays, static) -> None:
         cls._require_distinct(arrays, "znear", "zfar")
         cls._require_distinct(arrays, "min_x", "max_x")
         cls._require_distinct(arrays, "min_y", "max_y")

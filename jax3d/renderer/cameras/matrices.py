@@ -12,6 +12,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from jax3d.safe_math import homogeneous_divide
+
 Array = jax.Array
 
 
@@ -203,15 +205,16 @@ def apply_matrix(matrix: Array, points: Array, eps: float | None = None) -> Arra
     """Apply row-form homogeneous matrices to points, dividing by the homogeneous coordinate.
 
     Follows PyTorch3D's ``Transform3d.transform_points``: ``(P, 3)`` points are shared by all
-    ``N`` matrices; with ``eps`` the divisor keeps its sign but its magnitude is clamped to at
-    least ``eps`` (a zero divisor counts as positive), which keeps gradients finite for points
-    near the camera plane. Without ``eps`` a point on the camera plane of a perspective camera
-    gives inf, exactly as in PyTorch3D.
+    ``N`` matrices; the divisor keeps its sign but its magnitude is clamped to at least ``eps``
+    (a zero divisor counts as positive), which keeps gradients finite for points near the
+    camera plane. ``eps=None`` clamps at 1e-8 (:func:`jax3d.safe_math.homogeneous_divide`)
+    where PyTorch3D divides exactly: a point on the camera plane of a perspective camera
+    (view depth 0) gives large finite coordinates and finite gradients instead of inf / NaN.
 
     Args:
       matrix: (N, 4, 4) float32 row-form matrices.
       points: (P, 3) or (B, P, 3) float32 with B equal to N or 1 (or N == 1).
-      eps: optional clamp of the homogeneous divisor.
+      eps: clamp of the homogeneous divisor's magnitude (None: 1e-8).
 
     Returns:
       (P, 3) when ``points`` is (P, 3) and N == 1, else (max(N, B), P, 3).
@@ -227,11 +230,7 @@ def apply_matrix_unchecked(matrix: Array, points: Array, eps: float | None) -> A
     batch = points[None] if points.ndim == 2 else points
     ones = jnp.ones(batch.shape[:-1] + (1,), batch.dtype)
     out = jnp.matmul(jnp.concatenate([batch, ones], axis=-1), matrix)
-    denom = out[..., 3:]
-    if eps is not None:
-        sign = jnp.where(denom >= 0.0, 1.0, -1.0).astype(denom.dtype)
-        denom = sign * jnp.maximum(jnp.abs(denom), eps)
-    out = out[..., :3] / denom
+    out = homogeneous_divide(out[..., :3], out[..., 3:], eps)
     if points.ndim == 2 and out.shape[0] == 1:
         out = out[0]
     return out

@@ -56,8 +56,8 @@ class _SfMCameras(CamerasBase):
         return self._in_ndc
 
     @classmethod
-    def _check_values(cls, arrays) -> None:
-        cls._require(arrays, "focal_length", lambda f: f != 0, "non-zero")
+    def _check_values(cls, arrays, static) -> None:
+        cls._require(arrays, "focal_length", lambda f: f > 0, "positive")
 
     def is_perspective(self) -> bool:
         return not self._ORTHOGRAPHIC
@@ -141,7 +141,10 @@ class PerspectiveCameras(_SfMCameras):
         """Args: ``focal_length`` scalar, (N,) (one per camera, as in PyTorch3D), (N, 1) or
         (N, 2); ``principal_point`` (N, 2) or (2,); ``R``, ``T``, ``K`` as for the other
         cameras; ``in_ndc``; ``image_size`` ``(H, W)``, ``((H, W),)`` or (N, 2);
-        ``device``: where to place the arrays."""
+        ``device``: where to place the arrays.
+
+        Raises ValueError for a focal length (fx or fy) <= 0 (concrete values; under ``jit``
+        a ``checkify.debug_check``, see ``jax3d.validation``): flip axes with ``R`` instead."""
         del _kind  # _kind is reset from the class in _set_fields
         in_ndc = in_ndc if _in_ndc is None else _in_ndc
         self._init_sfm(

@@ -23,15 +23,28 @@ __all__ = [
 ]
 
 
+# Opacities up to this far outside [0, 1] are rounding errors, not bad input: trilinear
+# interpolation of a volume of ones gives 1 + 1.2e-7 in float32 (its 8 weights do not sum to
+# exactly 1), and 1 - exp(-x) style activations can give -1e-8.
+OPACITY_TOLERANCE = 1e-5
+
+
 def _check_densities(rays_densities, name: str = "rays_densities") -> jax.Array:
+    """Validated opacities, clamped to [0, 1] in value (gradients pass straight through).
+
+    Concrete values outside ``[-OPACITY_TOLERANCE, 1 + OPACITY_TOLERANCE]`` raise ValueError
+    (PyTorch3D warns); traced ones are not checked. Values within the tolerance are clamped so
+    that the transmittance ``1 + eps - d`` never turns negative; the clamp's gradient is the
+    identity, so gradients equal those of the formulas at the clamped value.
+    """
     d = jnp.asarray(rays_densities)
     if d.ndim < 2 or d.shape[-1] != 1 or not jnp.issubdtype(d.dtype, jnp.floating):
         raise ValueError(f"{name} must be a float array (..., S, 1), got {d.shape} {d.dtype}")
     if d.size and not is_traced(d):
         lo, hi = float(jnp.min(d)), float(jnp.max(d))
-        if lo < 0.0 or hi > 1.0:
+        if lo < -OPACITY_TOLERANCE or hi > 1.0 + OPACITY_TOLERANCE:
             raise ValueError(f"{name} must be opacities in [0, 1], got values in [{lo}, {hi}]")
-    return d
+    return d + jax.lax.stop_gradient(jnp.clip(d, 0.0, 1.0) - d)
 
 
 def _check_features(rays_features, densities: jax.Array) -> jax.Array:
@@ -71,7 +84,9 @@ class EmissionAbsorptionRaymarcher:
         """Composite the samples of every ray.
 
         Args:
-          rays_densities: ``(..., S, 1) float32`` opacities in ``[0, 1]``.
+          rays_densities: ``(..., S, 1) float32`` opacities in ``[0, 1]`` (values within
+            ``OPACITY_TOLERANCE`` = 1e-5 outside it, e.g. trilinear rounding, are clamped;
+            concrete values further out raise ValueError).
           rays_features: ``(..., S, C) float32``.
           eps: keeps the transmittance positive.
           **kwargs: ignored (e.g. ``ray_bundle``), as in PyTorch3D.
@@ -93,7 +108,8 @@ class AbsorptionOnlyRaymarcher:
     """Opacity of every ray, ``1 - prod_s (1 - d_s)`` (PyTorch3D's absorption-only model)."""
 
     def __call__(self, rays_densities, rays_features=None, **kwargs) -> jax.Array:
-        """``rays_densities: (..., S, 1)`` opacities in ``[0, 1]`` -> ``(..., 1)`` opacity.
+        """``rays_densities: (..., S, 1)`` opacities in ``[0, 1]`` (tolerance and clamping as
+        for :class:`EmissionAbsorptionRaymarcher`) -> ``(..., 1)`` opacity.
         ``rays_features`` and ``kwargs`` are ignored."""
         d = _check_densities(rays_densities)[..., 0]
         return 1.0 - jnp.prod(1.0 - d, axis=-1, keepdims=True)

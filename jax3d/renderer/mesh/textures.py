@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.experimental import checkify
 
 from jax3d.device import DeviceMethods
 from jax3d.structures.meshes import batch_index
@@ -92,6 +93,28 @@ def _check_batch(cls_name: str, *sizes):
         raise ValueError(f"{cls_name}: inputs disagree on the batch size: {sizes}")
 
 
+def _check_rows(textures, name: str, rows, want, mesh_what: str) -> None:
+    """Meshes' per-mesh counts ``want (B,)`` against the textures' ``rows (B,)`` of ``name``.
+
+    Raises ValueError when the batch sizes differ or (for concrete counts) a count differs;
+    traced counts are a ``checkify.debug_check``.
+    """
+    owner = type(textures).__name__
+    rows, want = jnp.asarray(rows), jnp.asarray(want)
+    if rows.shape != want.shape:
+        raise ValueError(f"textures: {owner} holds {rows.shape[0]} items but there are "
+                         f"{want.shape[0]} meshes")  # fmt: skip
+    if isinstance(rows, jax.core.Tracer) or isinstance(want, jax.core.Tracer):
+        checkify.debug_check(jnp.all(rows == want),
+                             f"{owner} {name} rows must match the meshes' {mesh_what}")
+        return
+    rows, want = np.asarray(rows), np.asarray(want)
+    if np.any(rows != want):
+        b = int(np.argmax(rows != want))
+        raise ValueError(f"{owner} {name}[{b}] has {rows[b]} rows but mesh {b} has {want[b]} "
+                         f"{mesh_what}")  # fmt: skip
+
+
 def _check_same_type(self, others):
     for i, o in enumerate(others):
         if type(o) is not type(self):
@@ -161,6 +184,14 @@ class TexturesVertex(TexturesBase):
 
     def __len__(self) -> int:
         return self.verts_features.shape[0]
+
+    def check_sizes(self, num_verts, num_faces) -> None:
+        """Raise ValueError unless there is one feature row per vertex of each mesh.
+
+        Called by ``Meshes(..., textures=...)`` with its ``(B,)`` counts (eager check;
+        ``checkify.debug_check`` when traced)."""
+        del num_faces
+        _check_rows(self, "verts_features", self.num_verts, num_verts, "vertices")
 
     def verts_features_padded(self) -> jax.Array:
         """``(B, V, C)``."""
@@ -285,6 +316,14 @@ class TexturesUV(TexturesBase):
 
     def __len__(self) -> int:
         return self.maps.shape[0]
+
+    def check_sizes(self, num_verts, num_faces) -> None:
+        """Raise ValueError unless there is one ``faces_uvs`` row per face of each mesh.
+
+        Called by ``Meshes(..., textures=...)`` with its ``(B,)`` counts (eager check;
+        ``checkify.debug_check`` when traced)."""
+        del num_verts
+        _check_rows(self, "faces_uvs", self.num_faces, num_faces, "faces")
 
     def maps_padded(self) -> jax.Array:
         """``(B, H, W, C)``."""
@@ -472,6 +511,14 @@ class TexturesAtlas(TexturesBase):
 
     def __len__(self) -> int:
         return self.atlas.shape[0]
+
+    def check_sizes(self, num_verts, num_faces) -> None:
+        """Raise ValueError unless there is one atlas row per face of each mesh.
+
+        Called by ``Meshes(..., textures=...)`` with its ``(B,)`` counts (eager check;
+        ``checkify.debug_check`` when traced)."""
+        del num_verts
+        _check_rows(self, "atlas", self.num_faces, num_faces, "faces")
 
     def atlas_padded(self) -> jax.Array:
         """``(B, F, R, R, C)``."""
