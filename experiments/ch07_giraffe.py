@@ -55,6 +55,8 @@ from jax3d.models.giraffe.controls import (
     program_scenes,
     render_program,
     translation_monotonicity,
+    upsample_alpha,
+    with_camera_azimuth,
 )
 from jax3d.models.giraffe.evaluation import ImageSetMeasure, generated_batches
 from jax3d.models.giraffe.train import init_gan_state, make_giraffe_step, scene_batch
@@ -262,12 +264,13 @@ def _save_program(frames: np.ndarray, folder: Path, name: str, columns: int = 6)
     columns: `columns` frames spread over the sequence)."""
     folder.mkdir(parents=True, exist_ok=True)
     t, b = frames.shape[:2]
-    gif = [_upscale(image_grid(f, cols=min(b, 4), pad=1)) for f in frames]
+    frames = np.stack([np.stack([_upscale(im, 96) for im in f]) for f in frames])
+    gif = [image_grid(f, cols=min(b, 4), pad=1) for f in frames]
     save_gif(folder / f"{name}.gif", gif, fps=8)
     pick = np.linspace(0, t - 1, min(columns, t)).round().astype(int)
     rows = frames[pick].transpose(1, 0, 2, 3, 4)  # (B, columns, H, W, 3)
     grid = image_grid(rows[: min(b, 6)].reshape(-1, *frames.shape[2:]), cols=len(pick), pad=1)
-    save_image(folder / f"{name}.png", _upscale(grid))
+    save_image(folder / f"{name}.png", grid)
 
 
 # ------------------------------------------------------------------------------ main
@@ -297,6 +300,9 @@ def _parse(argv):
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where synthetic datasets are rendered once (default OUT/cache)")
     p.add_argument("--no-render", action="store_true", help="skip the control renders")
+    p.add_argument("--illustrate", type=Path, default=None, metavar="DIR",
+                   help="only write pictures of the controls' mechanics to DIR: the untrained "
+                        "generator with opaque objects (density bias raised), and real images")
     return p.parse_args(argv)
 
 
@@ -331,10 +337,65 @@ def _settings(args, raw: dict) -> tuple[GiraffeConfig, dict]:
     return config, st
 
 
+_ALPHA_COLOURS = np.array([[0.85, 0.3, 0.2], [0.2, 0.5, 0.9], [0.3, 0.75, 0.3],
+                           [0.9, 0.75, 0.2]], np.float32)  # fmt: skip
+
+
+def _alpha_frames(render_fn, scenes, size: int) -> np.ndarray:
+    """(T, B, size, size, 3): each object's alpha map (its own opacity along each ray) in its
+    colour over white, bilinearly enlarged from the volume render's resolution."""
+    frames = []
+    for scene in scenes:
+        alpha = upsample_alpha(render_fn(scene)[1], size)  # (B, N, size, size)
+        img = np.ones(alpha.shape[:1] + (size, size, 3), np.float32)
+        for n in range(alpha.shape[1]):
+            a = alpha[:, n, ..., None]
+            img = img * (1.0 - a) + a * _ALPHA_COLOURS[n % len(_ALPHA_COLOURS)]
+        frames.append(img)
+    return np.stack(frames)
+
+
+def illustrate(raw: dict, folder: Path, data, seed: int) -> list[str]:
+    """Pictures of what the geometric controls change, before any training: the objects'
+    alpha maps of the untrained generator (PyTorch's initialisation) whose object density is
+    raised by 5 inside the boxes (opaque boxes), volume-rendered at 32 x 32 with 48 samples
+    per ray (the preset's model otherwise); written as giraffe_init_<program>.gif / .png,
+    plus giraffe_real.png (held-out real images). Returns the programs drawn."""
+    from jax3d.models.giraffe.train import init_params
+
+    raw = _merge(raw, {"data": {"img_size": 64},
+                       "model": {"generator_kwargs": {"resolution_vol": 32,
+                                                      "n_ray_samples": 48}}})  # fmt: skip
+    m = GiraffeConfig.from_dict(raw).model
+    g_params, _ = init_params(m, seed)
+    bias = g_params["decoder"]["sigma_out"]["bias"]
+    g_params["decoder"]["sigma_out"]["bias"] = bias + 5.0
+    render_fn = make_render_fn(m, g_params)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = jax.random.PRNGKey(seed)
+    names = ("translation_object_horizontal", "translation_object_depth", "rotation_object",
+             "rotation_camera", "add_objects")  # fmt: skip
+    for i, name in enumerate(names):
+        scenes = program_scenes(name, m, jax.random.fold_in(key, i), batch_size=4,
+                                n_steps=12, max_objects=4)  # fmt: skip
+        if name == "rotation_camera":  # orbit a scene of 4 objects (add_objects' last frame)
+            four = program_scenes("add_objects", m, key, batch_size=4, max_objects=4)[-1]
+            scenes = [with_camera_azimuth(m, four, t) for t in np.arange(12) / 12]
+        frames = _alpha_frames(render_fn, scenes, 64)
+        _save_program(frames, folder, f"giraffe_init_{name}", columns=6)
+    real = data.real_sets(16)[0]
+    save_image(folder / "giraffe_real.png", _upscale(image_grid(real, cols=8, pad=1), 256))
+    return list(names)
+
+
 def main(argv=None) -> dict:
     args = _parse(argv)
     raw = load_preset(args.preset)
     config, st = _settings(args, raw)
+    if args.illustrate is not None:
+        cache = args.cache_dir or args.out / "cache"
+        data = SyntheticData(config, cache, args.seed)
+        return {"illustrated": illustrate(raw, args.illustrate, data, args.seed)}
     m, t = config.model, config.training
     out = args.out
     run_dir = out / "run"

@@ -1,6 +1,7 @@
 """jax3d.datasets: locating optional real assets and generating training data."""
 
 from jax3d.datasets.binvox import Binvox, read_binvox, write_binvox
+from jax3d.datasets.clevr import ClevrConfig, ClevrScenes, NpzClevrScenes, cache_clevr_npz
 from jax3d.datasets.cow_renders import generate_cow_renders
 from jax3d.datasets.data_path import DataNotFoundError, data_path, data_root, has_data
 from jax3d.datasets.furniture import (
@@ -33,10 +34,13 @@ from jax3d.datasets.voxelize import (
 __all__ = [
     "ALL_CLASSES",
     "Binvox",
+    "ClevrConfig",
+    "ClevrScenes",
     "DataNotFoundError",
     "FURNITURE_CLASSES",
     "ImageFolder",
     "ImageSkippedWarning",
+    "NpzClevrScenes",
     "NpzShapeRenders",
     "PRIMITIVE_CLASSES",
     "Prefetcher",
@@ -48,6 +52,7 @@ __all__ = [
     "SyntheticDataset",
     "VoxelGrid",
     "align_bbox",
+    "cache_clevr_npz",
     "cache_to_npz",
     "collate",
     "data_path",

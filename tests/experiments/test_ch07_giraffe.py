@@ -37,7 +37,7 @@ def test_presets_and_settings(ch07):
     assert config.data.center_crop_size == 650 and config.training.learning_rate == 2.5e-4
     assert st["programs"] == ["rotation_object", "interpolate_app", "interpolate_shape"]
     config, st = ch07._settings(ch07._parse(["--quick"]), ch07.load_preset("cpu"))
-    assert config.data.img_size == 16 and st["n_steps"] == 6 and len(st["programs"]) == 9
+    assert config.data.img_size == 16 and st["n_steps"] == 6 and len(st["programs"]) == 10
     with pytest.raises(SystemExit, match="presets"):
         ch07.load_preset("no_such_preset")
 

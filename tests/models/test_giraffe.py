@@ -498,6 +498,11 @@ def test_program_scenes(programs):
         first, last = scenes[0], scenes[-1]
         if name == "add_objects":
             assert float(first.object_mask.sum()) == 0 and float(last.object_mask.sum()) == 9
+        if name == "rotation_camera":  # the centre C = -T R^T circles at a fixed distance
+            centres = [-np.einsum("bj,bij->bi", sc.camera_T, sc.camera_R) for sc in scenes]
+            radii = np.linalg.norm(np.stack(centres), axis=-1)
+            np.testing.assert_allclose(radii, 2.732, rtol=1e-5)
+            assert np.abs(centres[1] - centres[0]).max() > 0.5
         if name == "translation_object_horizontal":
             t0, t1 = first.transforms.translation[0, 0], last.transforms.translation[0, 0]
             np.testing.assert_allclose([t0[1], t1[1]], [-0.5, 0.5], atol=1e-6)

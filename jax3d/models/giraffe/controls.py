@@ -35,12 +35,14 @@ from jax3d.models.giraffe.generator import Generator
 from jax3d.models.giraffe.scene import (
     Scene,
     camera_from_values,
+    camera_position,
     interpolate_sphere,
     rotation_z,
     sample_latents,
     scene_batch,
     transforms_from_values,
 )
+from jax3d.renderer.cameras import look_at_view_transform
 
 __all__ = [
     "PROGRAMS",
@@ -54,6 +56,7 @@ __all__ = [
     "spearman",
     "translation_monotonicity",
     "upsample_alpha",
+    "with_camera_azimuth",
 ]
 
 RenderFn = Callable[[Scene], tuple[jax.Array, jax.Array]]
@@ -64,6 +67,7 @@ PROGRAMS = (
     "translation_object_depth",
     "translation_object_horizontal",
     "rotation_object",
+    "rotation_camera",
     "translation_object_circle",
     "add_objects",
     "remove_objects",
@@ -149,6 +153,23 @@ def _with_rotation(config: ModelConfig, scene: Scene, val_r: float) -> Scene:
     return scene.replace(transforms=scene.transforms.replace(rotation=rot))
 
 
+@jax.jit
+def _look_at_origin(eye):
+    return look_at_view_transform(eye=eye, at=((0.0, 0.0, 0.0),), up=((0.0, 0.0, 1.0),))
+
+
+def with_camera_azimuth(config: ModelConfig, scene: Scene, turn: float) -> Scene:
+    """`scene` seen from the middle of the camera's elevation and distance ranges, at
+    azimuth `turn` (a fraction of a full turn about z, outside `range_u` too)."""
+    b = scene.batch_size
+    half = np.full((1,), 0.5, np.float32)
+    eye = np.asarray(camera_position(config.generator, half, half, half))[0]
+    c, s = np.cos(2 * np.pi * turn), np.sin(2 * np.pi * turn)
+    eye = np.array([c * eye[0] - s * eye[1], s * eye[0] + c * eye[1], eye[2]], np.float32)
+    R, T = _look_at_origin(np.broadcast_to(eye, (b, 3)))
+    return scene.replace(camera_R=R, camera_T=T)
+
+
 def _interpolation(config, key, batch_size, n_keyframes, n_steps, field: str):
     scene = base_scene(config, key, batch_size)
     k = jax.random.split(jax.random.fold_in(key, 1), n_keyframes)
@@ -185,6 +206,9 @@ def program_scenes(program: str, config: ModelConfig, key: jax.Array, *, batch_s
     - translation_object_depth / _horizontal: the object's x (towards the camera's default
       position, +x) / y value swept over [0, 1] in `n_steps` frames;
     - rotation_object: the rotation value over [0, 1] (a full range) or [0.1, 0.9];
+    - rotation_camera: the camera orbiting the scene by a full turn of azimuth at the middle
+      of its elevation and distance ranges (beyond `range_u` when that is narrower: views
+      the generator never saw in training);
     - translation_object_circle: the object's (x, y) values around the circle of radius 0.5
       about the middle;
     - add_objects / remove_objects: 1 .. `max_objects` objects on a grid, added one per frame
@@ -204,6 +228,10 @@ def program_scenes(program: str, config: ModelConfig, key: jax.Array, *, batch_s
         full = lo == 0.0 and hi == 1.0
         vals = np.linspace(0.0, 1.0, n_steps, endpoint=False) if full else 0.1 + 0.8 * values
         return [_with_rotation(config, scene, float(v)) for v in vals]
+    if program == "rotation_camera":
+        scene = base_scene(config, key, b)
+        turns = np.linspace(0.0, 1.0, n_steps, endpoint=False)
+        return [with_camera_azimuth(config, scene, float(t)) for t in turns]
     if program.startswith("translation"):
         scene = base_scene(config, key, b)
         if program == "translation_object_depth":
