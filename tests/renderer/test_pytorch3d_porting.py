@@ -75,7 +75,8 @@ def test_join_cameras_and_rotate_on_spot():
     with pytest.raises(TypeError, match="one type"):
         join_cameras_as_batch([a, PerspectiveCameras()])
     with pytest.raises(ValueError, match="degrees"):
-        join_cameras_as_batch([a, a.replace(degrees=False)])
+        radians = FoVPerspectiveCameras(fov=np.deg2rad(50.0), degrees=False, R=R[:1], T=T[:1])
+        join_cameras_as_batch([a, radians])
     rotation = _rotations_z(25.0)
     R2, T2 = rotate_on_spot(R, T, rotation)
     centre = lambda R, T: -np.einsum("ni,nji->nj", T, R)  # noqa: E731 (-T R^T, rows)
