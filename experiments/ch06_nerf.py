@@ -233,15 +233,6 @@ def _callback(out, model, cameras, images, settings, raysampler, history, rng):
     return callback
 
 
-def _mesh(devices: int):
-    if devices == 1:
-        return None
-    if devices > jax.device_count():
-        raise SystemExit(f"--devices {devices}: only {jax.device_count()} device(s); on a CPU "
-                         f"run with XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
-    return make_data_mesh(devices)
-
-
 def main(argv=None) -> dict:
     args = _parse(argv)
     if args.distributed:
@@ -276,10 +267,11 @@ def main(argv=None) -> dict:
     minutes = float("inf") if args.max_minutes is None else args.max_minutes
     fit_config = FitConfig(num_steps=config.n_iter, checkpoint_every=st["render_every"],
                            max_seconds=60.0 * minutes)  # fmt: skip
+    mesh = make_data_mesh(args.devices) if args.devices > 1 else None
     t0 = time.perf_counter()
     state, run = train(model, train_cams, images[train_idx], silhouettes[train_idx], key=key,
                        config=config, callback=callback, directory=run_dir,
-                       fit_config=fit_config, mesh=_mesh(args.devices))  # fmt: skip
+                       fit_config=fit_config, mesh=mesh)  # fmt: skip
     seconds = time.perf_counter() - t0
     trained, renders = evaluate(model, state.params, held_cams, images[held_idx], grid, st["chunk"])
     _figure(renders[0], images[held_idx][0], history, out / "heldout.png", int(state.step))

@@ -306,15 +306,6 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
-def _mesh(devices: int):
-    if devices == 1:
-        return None
-    if devices > jax.device_count():
-        raise SystemExit(f"--devices {devices}: only {jax.device_count()} device(s); on a CPU "
-                         f"run with XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
-    return make_data_mesh(devices)
-
-
 def _settings(args, raw: dict) -> tuple[GiraffeConfig, dict]:
     if args.quick:
         raw = _merge(raw, QUICK)
@@ -412,7 +403,8 @@ def main(argv=None) -> dict:
     key = jax.random.PRNGKey(args.seed)
     k_init, k_scenes, k_eval, k_render = jax.random.split(key, 4)
     state = init_gan_state(config, k_init, seed=args.seed)
-    step_fn = make_giraffe_step(config, mesh=_mesh(args.devices))
+    mesh = make_data_mesh(args.devices) if args.devices > 1 else None
+    step_fn = make_giraffe_step(config, mesh=mesh)
 
     def batch_fn(step):
         k = jax.random.fold_in(k_scenes, step)

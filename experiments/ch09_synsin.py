@@ -128,15 +128,6 @@ def _rooms(args, st, split: str) -> RoomPairs:
     return RoomPairs(path, max_gap=min(st["max_gap"], st["views"] - 1))
 
 
-def _mesh(devices: int):
-    if devices == 1:
-        return None
-    if devices > jax.device_count():
-        raise SystemExit(f"--devices {devices}: only {jax.device_count()} device(s); on a CPU "
-                         f"run with XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
-    return make_data_mesh(devices)
-
-
 def _batch_keys(batch):
     return {k: batch[k] for k in ("src", "tgt", "K", "RT")}
 
@@ -224,7 +215,7 @@ def _train(args, st, config, tconfig, train_pairs, test_pairs, out: Path):
     show = test_pairs.get_batch(test_pairs.fixed_indices(6, seed=1))
     if not (out / "grid_before.png").exists():
         _grid(state.generator.variables(), config, show, out / "grid_before.png")
-    mesh = _mesh(args.devices)
+    mesh = make_data_mesh(args.devices) if args.devices > 1 else None
     if st["batch"] % args.devices:
         raise SystemExit(f"--batch {st['batch']} must be a multiple of --devices {args.devices}")
     step = make_synsin_step(config, tconfig, mesh=mesh)

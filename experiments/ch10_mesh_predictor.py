@@ -760,15 +760,6 @@ def train(st, state, data, run_dir: Path, mesh, max_seconds: float, eval_fn) -> 
     return state
 
 
-def _mesh(devices: int):
-    if devices == 1:
-        return None
-    if devices > jax.device_count():
-        raise SystemExit(f"--devices {devices}: only {jax.device_count()} device(s); on a CPU "
-                         f"run with XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
-    return make_data_mesh(devices)
-
-
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny model, seconds of training")
@@ -839,7 +830,7 @@ def main(argv=None) -> dict | None:
     out.mkdir(parents=True, exist_ok=True)
     load_start = os.getloadavg()
     t_start = time.perf_counter()
-    mesh = _mesh(args.devices)
+    mesh = make_data_mesh(args.devices) if args.devices > 1 else None
     if args.shapenet is not None:
         data = shapenet_datasets(st, args.shapenet)
     else:

@@ -41,7 +41,11 @@ def make_data_mesh(num_devices: int | None = None, *, axis: str = DATA_AXIS) -> 
     devices = jax.devices()
     n = len(devices) if num_devices is None else int(num_devices)
     if not 1 <= n <= len(devices):
-        raise ValueError(f"num_devices must be in [1, {len(devices)}], got {num_devices!r}")
+        hint = ""
+        if n > len(devices) and devices[0].platform == "cpu":
+            hint = (f"; on a CPU, set XLA_FLAGS=--xla_force_host_platform_device_count={n} "
+                    "before JAX starts to get that many host devices")
+        raise ValueError(f"num_devices must be in [1, {len(devices)}], got {num_devices!r}{hint}")
     # Auto axes: XLA's sharding propagation places the intermediates (the classic GSPMD
     # mode), so any model code runs unchanged under the mesh.
     auto = (jax.sharding.AxisType.Auto,)

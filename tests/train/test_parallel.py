@@ -48,6 +48,9 @@ def test_single_device_helpers():
     batch = shard_batch({"x": np.arange(6.0).reshape(3, 2)}, mesh)
     np.testing.assert_array_equal(batch["x"], np.arange(6.0).reshape(3, 2))
     assert replicate({"w": np.ones(3)}, mesh)["w"].sharding.is_fully_replicated
+    n = jax.device_count() + 1  # too many: the message says how to get more host devices
+    with pytest.raises(ValueError, match=f"xla_force_host_platform_device_count={n}"):
+        make_data_mesh(n)
     with pytest.raises(ValueError, match="leading axis"):
         shard_batch({"x": np.float32(1.0)}, mesh)
     with pytest.raises(ValueError, match="num_devices"):
