@@ -3,9 +3,8 @@
 `nms` keeps at most `max_output_size` boxes and returns a fixed-size index array plus a valid
 mask, so it runs under `jax.jit` and `jax.vmap`. The algorithm is torchvision's greedy NMS:
 boxes are visited by decreasing score (ties: lower index first), and a box is kept unless its
-IoU with an already kept box is > `iou_threshold`. Cost: an (N, N) IoU matrix and a loop over
-the boxes that stops once `max_output_size` boxes are kept; keep N in the low thousands (a
-pre-NMS top-k does that).
+IoU with an already kept box is > `iou_threshold`. Cost: one loop step per kept box (at most
+`max_output_size`), each computing the IoU of that box with all N boxes; memory O(N).
 """
 
 from __future__ import annotations
@@ -53,28 +52,27 @@ def _check_nms_args(boxes, scores, valid, max_output_size):
 
 @partial(jax.jit, static_argnames=("max_output_size",))
 def _nms(boxes, scores, valid, iou_threshold, max_output_size):
-    n = scores.shape[0]
     valid = valid & jnp.isfinite(scores) & jnp.all(jnp.isfinite(boxes), axis=-1)
     order = jnp.argsort(jnp.where(valid, -scores, jnp.inf), stable=True)
     sorted_boxes = jnp.where(valid[:, None], boxes, 0.0)[order]
-    sorted_valid = valid[order]
-    iou = pairwise_iou(sorted_boxes, sorted_boxes)  # (N, N)
 
+    # Each step keeps the best box still alive and kills the boxes it overlaps: one O(N) IoU
+    # row per kept box, O(N) memory, at most max_output_size steps.
     def cond(state):
-        i, _, count = state
-        return (i < n) & (count < max_output_size)
+        alive, _, count = state
+        return (count < max_output_size) & jnp.any(alive)
 
     def body(state):
-        i, keep, count = state
-        suppressed = jnp.any(keep & (iou[i] > iou_threshold))
-        k = sorted_valid[i] & ~suppressed
-        return i + 1, keep.at[i].set(k), count + k.astype(jnp.int32)
+        alive, kept, count = state
+        i = jnp.argmax(alive)  # the first alive box in score order
+        alive = alive & ~(pairwise_iou(sorted_boxes[i][None], sorted_boxes)[0] > iou_threshold)
+        return alive.at[i].set(False), kept.at[count].set(i), count + 1
 
-    keep0 = jnp.zeros((n,), bool)
-    _, keep, _ = jax.lax.while_loop(cond, body, (jnp.int32(0), keep0, jnp.int32(0)))
-    (pos,) = jnp.nonzero(keep, size=max_output_size, fill_value=-1)
-    ok = pos >= 0
-    return NMSResult(jnp.where(ok, order[jnp.maximum(pos, 0)], -1).astype(jnp.int32), ok)
+    kept0 = jnp.zeros((max_output_size,), jnp.int32)
+    state = (valid[order], kept0, jnp.int32(0))
+    _, kept, count = jax.lax.while_loop(cond, body, state)
+    ok = jnp.arange(max_output_size) < count
+    return NMSResult(jnp.where(ok, order[kept], -1).astype(jnp.int32), ok)
 
 
 def nms(boxes, scores, iou_threshold, *, max_output_size: int, valid=None) -> NMSResult:

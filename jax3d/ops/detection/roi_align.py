@@ -78,11 +78,13 @@ def _roi_align_one(flat, box, scale, height, width, base, output_size, sampling_
     ys = y0 + _sample_offsets(oh, sampling_ratio, flat.dtype) * (roi_h / oh)
     xi, wx = _axis_taps(xs, width.astype(flat.dtype))  # (Sx, 2)
     yi, wy = _axis_taps(ys, height.astype(flat.dtype))  # (Sy, 2)
-    idx = base + yi[:, None, :, None] * width + xi[None, :, None, :]  # (Sy, Sx, 2, 2)
-    weight = wy[:, None, :, None] * wx[None, :, None, :]
-    vals = jnp.einsum("yxab,yxabc->yxc", weight, flat[idx])  # (Sy, Sx, C)
     s = sampling_ratio
-    return vals.reshape(oh, s, ow, s, -1).mean(axis=(1, 3))
+    idx = base + yi[:, None, :, None] * width + xi[None, :, None, :]  # (Sy, Sx, 2, 2)
+    weight = wy[:, None, :, None] * wx[None, :, None, :] / (s * s)
+    # one multiply-and-sum over the samples of a bin and their 4 taps: XLA fuses the gather
+    # into the reduction instead of materialising (Sy, Sx, 2, 2, C)
+    taps = (flat[idx] * weight[..., None]).reshape(oh, s, ow, s, 2, 2, -1)
+    return jnp.sum(taps, axis=(1, 3, 4, 5))
 
 
 @partial(jax.jit, static_argnames=("output_size", "sampling_ratio", "aligned"))
