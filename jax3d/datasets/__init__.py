@@ -12,7 +12,14 @@ from jax3d.datasets.furniture import (
     make_shape,
     shape_from_seed,
 )
+from jax3d.datasets.furniture_scenes import (
+    FurnitureSceneConfig,
+    FurnitureScenes,
+    NpzFurnitureScenes,
+    cache_furniture_scenes,
+)
 from jax3d.datasets.image_folder import ImageFolder, ImageSkippedWarning
+from jax3d.datasets.instance_targets import collate_instances, mask_boxes, roi_voxels
 from jax3d.datasets.prefetch import Prefetcher, prefetch
 from jax3d.datasets.shape_renders import (
     NpzShapeRenders,
@@ -38,9 +45,12 @@ __all__ = [
     "ClevrScenes",
     "DataNotFoundError",
     "FURNITURE_CLASSES",
+    "FurnitureSceneConfig",
+    "FurnitureScenes",
     "ImageFolder",
     "ImageSkippedWarning",
     "NpzClevrScenes",
+    "NpzFurnitureScenes",
     "NpzShapeRenders",
     "PRIMITIVE_CLASSES",
     "Prefetcher",
@@ -53,16 +63,20 @@ __all__ = [
     "VoxelGrid",
     "align_bbox",
     "cache_clevr_npz",
+    "cache_furniture_scenes",
     "cache_to_npz",
     "collate",
+    "collate_instances",
     "data_path",
     "data_root",
     "generate_cow_renders",
     "has_data",
     "make_shape",
+    "mask_boxes",
     "occupancy_from_points",
     "prefetch",
     "read_binvox",
+    "roi_voxels",
     "sample_surface",
     "shape_from_seed",
     "synthetic_batches",
