@@ -20,6 +20,7 @@ from jax3d.datasets.furniture_scenes import (
 )
 from jax3d.datasets.image_folder import ImageFolder, ImageSkippedWarning
 from jax3d.datasets.instance_targets import collate_instances, mask_boxes, roi_voxels
+from jax3d.datasets.pix3d import PIX3D_CLASSES, Pix3D
 from jax3d.datasets.prefetch import Prefetcher, prefetch
 from jax3d.datasets.shape_renders import (
     NpzShapeRenders,
@@ -52,7 +53,9 @@ __all__ = [
     "NpzClevrScenes",
     "NpzFurnitureScenes",
     "NpzShapeRenders",
+    "PIX3D_CLASSES",
     "PRIMITIVE_CLASSES",
+    "Pix3D",
     "Prefetcher",
     "SHAPENET_R2N2_CLASSES",
     "Shape",
