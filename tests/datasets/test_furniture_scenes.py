@@ -218,3 +218,20 @@ def test_partly_visible_object_below_threshold_is_removed_and_scene_rerendered()
     np.testing.assert_array_equal(image, ref_image[0])  # rendered without the removed object
     np.testing.assert_array_equal(inst, ref_inst[0])
     assert np.all(np.bincount(inst[inst >= 0]) >= config.min_visible_pixels)
+
+
+@pytest.mark.slow
+def test_authors_preset_scenes():
+    config = FurnitureSceneConfig.authors(num_scenes=2, num_points=2000)
+    batch = FurnitureScenes(config).get_batch([0, 1])
+    S, M = config.image_size, config.max_objects
+    assert batch["images"].shape == (2, S, S, 3) and batch["masks"].shape == (2, M, S, S)
+    np.testing.assert_array_equal(batch["masks"].sum(1) <= 1, True)
+    for b, k in _instances(batch):
+        mask = batch["masks"][b, k]
+        assert mask.sum() >= config.min_visible_pixels
+        np.testing.assert_array_equal(batch["boxes"][b, k], mask_boxes(mask[None])[0])
+        uv = np.clip(_project(batch["points"][b, k], batch["K"][b]), 0, S)
+        a = batch["amodal_boxes"][b, k]
+        assert np.all(uv >= a[:2] - 1e-3) and np.all(uv <= a[2:] + 1e-3)
+        assert batch["voxels"][b, k].any()
