@@ -130,6 +130,12 @@ class FurnitureSceneConfig:
                              f"{self.fov_degrees}")  # fmt: skip
         if not 0.0 <= self.elevation[0] <= self.elevation[1] < 90.0:
             raise ValueError(f"elevation must be (min, max) in [0, 90), got {self.elevation}")
+        if not 0.0 < self.distance_scale[0] <= self.distance_scale[1]:
+            raise ValueError(f"distance_scale must be (min, max) with 0 < min <= max, got "
+                             f"{self.distance_scale}")  # fmt: skip
+        if not self.spread > 0.0 or not 0.0 <= self.textured <= 1.0:
+            raise ValueError(f"need spread > 0 and textured in [0, 1], got {self.spread}, "
+                             f"{self.textured}")  # fmt: skip
 
     def replace(self, **changes) -> FurnitureSceneConfig:
         return dataclasses.replace(self, **changes)
@@ -425,6 +431,10 @@ def _render(verts, faces, uvs, num_faces, atlas, K, light, shading, *, size: int
 def render_layouts(layouts: list[SceneLayout], config: FurnitureSceneConfig):
     """Render layouts in one jitted call. Returns images (B, S, S, 3) float32 and instance maps
     (B, S, S) int32 (the object index of each pixel in its layout, -1 for the room)."""
+    # Import the renderer outside the trace: modules first imported while tracing would keep
+    # traced module-level constants (jax3d.renderer.camera_conversions has some).
+    import jax3d.renderer  # noqa: F401
+
     F = _ROOM_FACES + config.max_objects * config.max_faces
     meshes = [_scene_mesh(lay, F) for lay in layouts]
     stack = lambda i: np.stack([m[i] for m in meshes])  # noqa: E731

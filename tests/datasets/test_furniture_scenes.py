@@ -198,6 +198,10 @@ def test_collate_and_config_errors():
         FurnitureSceneConfig(objects=(0, 3))
     with pytest.raises(ValueError, match="classes"):
         FurnitureSceneConfig(classes=("chair", "spaceship"))
+    with pytest.raises(ValueError, match="distance_scale"):
+        FurnitureSceneConfig(distance_scale=(1.2, 1.0))
+    with pytest.raises(ValueError, match="texture_size"):
+        FurnitureSceneConfig(texture_size=60)
     with pytest.raises(IndexError):
         make_scene_layout(CONFIG, CONFIG.num_scenes)
     with pytest.raises(TypeError, match="config"):
