@@ -10,7 +10,7 @@ from jax3d.transforms.r2n2 import (
     r2n2_extrinsic_matrix,
     voxel_to_camera,
 )
-from jax3d.transforms.roi_frustum import camera_to_roi, roi_to_camera
+from jax3d.transforms.roi_frustum import camera_to_roi, resample_roi_grid, roi_to_camera
 from jax3d.transforms.rotation_conversions import (
     axis_angle_to_matrix,
     axis_angle_to_quaternion,
@@ -81,6 +81,7 @@ __all__ = [
     "random_quaternions",
     "random_rotation",
     "random_rotations",
+    "resample_roi_grid",
     "roi_to_camera",
     "rotation_6d_to_matrix",
     "se3_exp_map",

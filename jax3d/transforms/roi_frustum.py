@@ -19,6 +19,9 @@ The camera frame is OpenCV's: +X right, +Y down, +Z forward (visible points have
 centre of pixel `(row i, column j)` at `(j + 0.5, i + 0.5)`. (Pix3D's and PyTorch3D's view frames
 have +X left and +Y up: flip the signs of x and y.)
 
+`resample_roi_grid` moves a grid from one box's ROI frame to another's (for instance ground-truth
+voxels given for a ground-truth box, read in a proposal's frame as training targets).
+
 Functions broadcast over leading axes and accept NumPy or JAX arrays (the array module follows
 the input), so datasets use them on the host and models under `jax.jit`.
 """
@@ -29,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["camera_to_roi", "roi_to_camera"]
+__all__ = ["camera_to_roi", "resample_roi_grid", "roi_to_camera"]
 
 _MIN_DEPTH = 1e-6
 
@@ -100,3 +103,48 @@ def roi_to_camera(points_roi, boxes, K, zrange):
         (v - k[..., 1, 2]) * depth / k[..., 1, 1],
         depth,
     ], -1)  # fmt: skip
+
+
+def resample_roi_grid(grid, boxes_from, boxes_to, *, size: int | None = None):
+    """Values of ROI grids of `boxes_from` at the cell centres of the ROI frames of `boxes_to`.
+
+    Both frames share the camera, `K` and `zrange`, so x_roi and y_roi change by the affine map
+    between the boxes' pixel spans and z_roi does not change. Each output cell takes the value of
+    the nearest input cell (round to the nearest index; 0 outside the input grid), as Mesh
+    R-CNN's voxel targets are read for proposal boxes.
+
+    Args:
+        grid: (..., G, G, G) values indexed [z, y, x] in the ROI frame of `boxes_from`.
+        boxes_from, boxes_to: (..., 4) `(x0, y0, x1, y1)` pixels.
+        size: the output side G' (static; default G).
+
+    Returns:
+        (..., G', G', G') values (the dtype of `grid`) in the ROI frame of `boxes_to`.
+    """
+    xp = _xp(grid, boxes_from, boxes_to)
+    grid, bf, bt = xp.asarray(grid), xp.asarray(boxes_from), xp.asarray(boxes_to)
+    if grid.ndim < 3 or not grid.shape[-1] == grid.shape[-2] == grid.shape[-3]:
+        raise ValueError(f"grid must be (..., G, G, G), got {grid.shape}")
+    if bf.shape[-1:] != (4,) or bt.shape[-1:] != (4,):
+        raise ValueError(f"boxes must be (..., 4), got {bf.shape} and {bt.shape}")
+    G = grid.shape[-1]
+    Go = G if size is None else int(size)
+    if Go < 2:
+        raise ValueError(f"size must be >= 2, got {size!r}")
+    c = 2.0 * xp.arange(Go, dtype=xp.float32) / (Go - 1) - 1.0  # output cell centres
+
+    def axis(lo, hi):  # (..., Go) input indices along x (lo, hi = 0, 2) or y (1, 3)
+        pix = bt[..., lo, None] + 0.5 * (c + 1.0) * (bt[..., hi, None] - bt[..., lo, None])
+        r = 2.0 * (pix - bf[..., lo, None]) / (bf[..., hi, None] - bf[..., lo, None]) - 1.0
+        return xp.round(0.5 * (G - 1) * (r + 1.0)).astype(xp.int32)
+
+    ix, iy = axis(0, 2), axis(1, 3)
+    iz = xp.round(0.5 * (G - 1) * (c + 1.0)).astype(xp.int32)  # z_roi is unchanged
+    ok_x, ok_y = (ix >= 0) & (ix < G), (iy >= 0) & (iy < G)
+    ix, iy = xp.clip(ix, 0, G - 1), xp.clip(iy, 0, G - 1)
+    batch = grid.shape[:-3]
+    gz = xp.take(grid, iz, axis=-3)  # (..., Go, G, G)
+    gy = xp.take_along_axis(gz, xp.broadcast_to(iy[..., None, :, None], batch + (Go, Go, G)), -2)
+    gx = xp.take_along_axis(gy, xp.broadcast_to(ix[..., None, None, :], batch + (Go, Go, Go)), -1)
+    ok = ok_y[..., None, :, None] & ok_x[..., None, None, :]
+    return xp.where(ok, gx, xp.zeros((), grid.dtype))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax3d.transforms.roi_frustum import camera_to_roi, roi_to_camera
+from jax3d.transforms.roi_frustum import camera_to_roi, resample_roi_grid, roi_to_camera
 
 K = np.array([[80.0, 0.0, 48.0], [0.0, 70.0, 40.0], [0.0, 0.0, 1.0]])
 BOX = np.array([20.0, 10.0, 60.0, 70.0])
@@ -65,3 +65,40 @@ def test_bad_shapes_raise():
         roi_to_camera(np.zeros((4, 3)), BOX, K[:2], ZR)
     with pytest.raises(ValueError, match="zrange"):
         roi_to_camera(np.zeros((4, 3)), BOX, K, ZR[:1])
+
+
+def _resample_naive(grid, bf, bt, Go):
+    G = grid.shape[0]
+    out = np.zeros((Go, Go, Go), grid.dtype)
+    c = 2.0 * np.arange(Go) / (Go - 1) - 1.0
+    for k in range(Go):
+        for j in range(Go):
+            for i in range(Go):
+                # the output cell centre, through the camera (any depth), into the input frame
+                cam = roi_to_camera(np.array([[c[i], c[j], c[k]]]), bt, K, ZR)
+                r = camera_to_roi(cam, bf, K, ZR)[0]
+                idx = np.round(0.5 * (G - 1) * (r + 1.0)).astype(int)
+                if np.all((idx >= 0) & (idx < G)):
+                    out[k, j, i] = grid[idx[2], idx[1], idx[0]]
+    return out
+
+
+def test_resample_roi_grid_matches_naive_and_identity():
+    rng = np.random.default_rng(2)
+    grid = rng.random((6, 6, 6)) < 0.4
+    other = BOX + np.array([-7.0, 5.0, 9.0, -4.0])
+    for Go in (6, 4):
+        got = resample_roi_grid(grid, BOX, other, size=Go)
+        np.testing.assert_array_equal(got, _resample_naive(grid, BOX, other, Go))
+    np.testing.assert_array_equal(resample_roi_grid(grid, BOX, BOX), grid)
+    # batched under jit equals the loop
+    grids = rng.random((3, 6, 6, 6)) < 0.5
+    bf = np.stack([BOX, BOX + 2.0, BOX * 1.1])
+    bt = np.stack([other, BOX, BOX - 3.0])
+    f = jax.jit(resample_roi_grid, static_argnames="size")
+    got = np.asarray(f(jnp.asarray(grids), jnp.asarray(bf, jnp.float32),
+                       jnp.asarray(bt, jnp.float32), size=5))  # fmt: skip
+    ref = np.stack([resample_roi_grid(grids[i], bf[i], bt[i], size=5) for i in range(3)])
+    np.testing.assert_array_equal(got, ref)
+    with pytest.raises(ValueError, match="grid"):
+        resample_roi_grid(np.zeros((4, 4, 5)), BOX, BOX)
