@@ -3,7 +3,7 @@
 Shows and caches `jax3d.datasets.FurnitureScenes` (procedural furniture in a room corner, with
 per-instance classes, visible-mask boxes, masks, ROI voxels and camera-frame meshes):
 
-    python experiments/ch10_scenes.py --figure docs/images/mesh_rcnn_scenes.png
+    python experiments/ch10_scenes.py --figure scenes.png --figure-scenes 5 --seed 3
     python experiments/ch10_scenes.py --cache out/scenes_train.npz --num-scenes 2048
     python experiments/ch10_scenes.py --preset authors --cache out/scenes_320.npz
 

@@ -349,9 +349,10 @@ def make_scene_layout(config: FurnitureSceneConfig, index: int, attempt: int = 0
             tiles.append(np.full((T, T, 3), 0.5, np.float32))
         uvs = _object_uvs(rng, shape, k, textured, T)
         objects.append(SceneObject(shape, config.classes.index(shape.category), A, uvs))
-    half = dist + rng.uniform(0.8, 2.0)
-    room = _room(rng, (target[0], 0.0, target[2]), half, rng.uniform(2.6, 3.2),
-                 rng.uniform(0.0, 2 * math.pi), T)  # fmt: skip
+    half = dist + rng.uniform(0.8, 2.0)  # the camera stands inside the room ...
+    camera_y = -(world_to_camera[:3, :3].T @ world_to_camera[:3, 3])[1]
+    height = max(rng.uniform(2.6, 3.2), camera_y + 0.5)  # ... under its ceiling
+    room = _room(rng, (target[0], 0.0, target[2]), half, height, rng.uniform(0.0, 2 * math.pi), T)
     light_world = target + np.array([rng.uniform(-2, 2), rng.uniform(2.0, 2.5), rng.uniform(-2, 2)])
     light = world_to_camera[:3, :3] @ light_world + world_to_camera[:3, 3]
     shading = (rng.uniform(0.35, 0.6), rng.uniform(0.35, 0.65), rng.uniform(0.0, 0.25),
