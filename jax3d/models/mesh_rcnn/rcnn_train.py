@@ -21,15 +21,39 @@ image (padding described by `valid`), all shapes static:
     points, normals (B, M, P, 3) float32 surface samples and unit normals, camera frame.
 
 Other keys (verts, faces, amodal_boxes, ...) are ignored. Padding slots may hold anything finite.
+
+The loss (`MeshRCNNDetector.losses`) is Mask R-CNN's (RPN objectness + box L1, box-head
+cross-entropy + box L1, mask BCE on the sampled foreground ROIs) plus the authors' depth-extent
+L1 (`z_loss_weight`), the voxel BCE (`voxel_loss_weight` = 3) and, averaged over the refinement
+stages, `chamfer_weight * chamfer + normal_weight * normal + edge_weight * edge` (1, 0.1, 1) on
+the first `mesh_rois_per_image` foreground ROIs of each image, all in each ROI's frame: the
+ground-truth voxels are resampled from the instance's box to the proposal's
+(`resample_roi_grid`), its surface samples mapped by `camera_to_roi` with the instance's `zrange`
+and the normals by the map's inverse-transpose Jacobian (`detector.roi_normals`).
+
+`init_detector(config, key)` makes the parameters; `make_detector_inference(config)` a jitted
+`infer(params, images, K, zcenter) -> Detections`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 
+from jax3d.models.mesh_rcnn.detector import MeshRCNNDetector
 from jax3d.models.mesh_rcnn.detector_config import MeshRCNNDetectorConfig
+from jax3d.models.mesh_rcnn.train_step import fast_key
 
-__all__ = ["BATCH_KEYS", "check_detector_batch"]
+__all__ = [
+    "BATCH_KEYS",
+    "check_detector_batch",
+    "init_detector",
+    "make_detector_inference",
+    "make_detector_loss_fn",
+]
 
 BATCH_KEYS = ("images", "K", "valid", "boxes", "classes", "masks", "voxels", "zrange", "points",
               "normals")  # fmt: skip
@@ -62,3 +86,44 @@ def check_detector_batch(batch: dict, config: MeshRCNNDetectorConfig) -> dict:
             raise ValueError(f"{key} must be {shape} (B, M, P = {B}, {M}, {P}), got "
                              f"{b[key].shape}")  # fmt: skip
     return b
+
+
+def make_detector_loss_fn(config: MeshRCNNDetectorConfig) -> Callable:
+    """`loss_fn(params, batch, key) -> (loss, aux)` of `MeshRCNNDetector(config)` (jax3d.train's
+    convention; jit it or hand it to `jax3d.train.make_train_step`).
+
+    `loss` is the sum of the weighted terms; `aux` holds each term (`loss_*`) and the
+    diagnostics of `MeshRCNNDetector.losses`. The key is turned into an rbg key (`fast_key`).
+    """
+    model = MeshRCNNDetector(config)
+
+    def loss_fn(params, batch, key):
+        b = check_detector_batch(batch, config)
+        losses, aux = model.apply({"params": params}, b, fast_key(key), method="losses")
+        total = sum(losses.values())
+        return total, {**losses, **aux}
+
+    return loss_fn
+
+
+def init_detector(config: MeshRCNNDetectorConfig, key: jax.Array, *, compiler_options=None):
+    """`{"params": ...}` of `MeshRCNNDetector(config)`, initialised by an inference pass on one
+    black image (jitted; `compiler_options` go to `jax.jit`)."""
+    S = config.image_size
+    images = jnp.zeros((1, S, S, 3), jnp.float32)
+    init = jax.jit(MeshRCNNDetector(config).init, compiler_options=compiler_options)
+    return {"params": init(fast_key(key), images)["params"]}
+
+
+def make_detector_inference(
+    config: MeshRCNNDetectorConfig, *, only_highest: bool = False, compiler_options=None
+) -> Callable:
+    """Jitted `infer(params, images, K=None, zcenter=1.0) -> Detections` (see
+    `MeshRCNNDetector.__call__`); `only_highest` keeps the best detection per image."""
+    model = MeshRCNNDetector(config)
+
+    @partial(jax.jit, compiler_options=compiler_options)
+    def infer(params, images, K=None, zcenter=1.0):
+        return model.apply({"params": params}, images, K, zcenter, only_highest)
+
+    return infer
