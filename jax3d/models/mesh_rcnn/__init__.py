@@ -16,6 +16,8 @@ from jax3d.models.mesh_rcnn.backbones import (
     with_backbone,
 )
 from jax3d.models.mesh_rcnn.config import BACKBONES, MeshRCNNConfig
+from jax3d.models.mesh_rcnn.detector_config import MeshRCNNDetectorConfig
+from jax3d.models.mesh_rcnn.fpn import FPN_STRIDES, ResNetFPN
 from jax3d.models.mesh_rcnn.heads import MeshRefinementStage, VoxelHead, mesh_edges_flat
 from jax3d.models.mesh_rcnn.model import (
     MeshRCNN,
@@ -23,6 +25,7 @@ from jax3d.models.mesh_rcnn.model import (
     fill_empty_grids,
     voxels_to_meshes,
 )
+from jax3d.models.mesh_rcnn.rcnn_train import BATCH_KEYS, check_detector_batch
 from jax3d.models.mesh_rcnn.train_step import (
     QUICK_COMPILE,
     fast_key,
@@ -35,6 +38,11 @@ from jax3d.models.mesh_rcnn.train_step import (
 
 __all__ = [
     "BACKBONES",
+    "BATCH_KEYS",
+    "FPN_STRIDES",
+    "MeshRCNNDetectorConfig",
+    "ResNetFPN",
+    "check_detector_batch",
     "FEATURE_DIMS",
     "FrozenBatchNorm",
     "MeshRCNN",
