@@ -26,6 +26,8 @@ Methods (call with `model.apply(variables, ..., method=...)`):
 
 from __future__ import annotations
 
+from functools import partial
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -138,6 +140,8 @@ def paste_masks(probs, boxes, height: int, width: int) -> jax.Array:
     return jnp.einsum("...hm,...mn,...wn->...hw", wy, probs, wx)
 
 
+@partial(jax.jit, static_argnames=("image_size", "score_thresh", "nms_thresh", "max_detections",
+                                   "only_highest"))  # fmt: skip
 def detection_postprocess(
     class_logits, box_deltas, proposals, proposals_valid, image_size: int, *,
     score_thresh: float, nms_thresh: float, max_detections: int, only_highest: bool = False,
