@@ -91,9 +91,10 @@ def test_clip_and_nonempty():
     np.testing.assert_array_equal(nonempty_boxes(boxes), [True, False])
 
 
+# sizes in [1, 60]: size ratios stay below 1000 / 16, where decoding clamps dw / dh
 box_pairs = st.tuples(
-    st.floats(-50, 50), st.floats(-50, 50), st.floats(1, 80), st.floats(1, 80),  # src
-    st.floats(-50, 50), st.floats(-50, 50), st.floats(1, 80), st.floats(1, 80),  # target
+    st.floats(-50, 50), st.floats(-50, 50), st.floats(1, 60), st.floats(1, 60),  # src
+    st.floats(-50, 50), st.floats(-50, 50), st.floats(1, 60), st.floats(1, 60),  # target
 )  # fmt: skip
 
 

@@ -79,6 +79,13 @@ def test_roi_align_constant_and_jit():
     boxes = np.array([[[1.0, 1.0, 5.0, 4.0]]], np.float32)  # inside: every sample reads 3
     out = jax.jit(lambda f, b: roi_align(f, b, 2, sampling_ratio=3))(feats, boxes)
     np.testing.assert_allclose(out, 3.0, rtol=1e-6)
+    # degenerate boxes (a point, empty, off the map, huge): finite values and gradients
+    bad = np.array(
+        [[[3, 3, 3, 3], [0, 0, 0, 0], [-20, -20, -10, -10], [1, 1, 1e9, 1e9]]], np.float32
+    )
+    grads = jax.grad(lambda f, b: jnp.sum(roi_align(f, b, 2) ** 2), (0, 1))(feats, bad)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+    np.testing.assert_allclose(roi_align(feats, bad, 2)[0, 2], 0.0)  # off the map reads 0
     with pytest.raises(ValueError, match="sampling_ratio"):
         roi_align(feats, boxes, 2, sampling_ratio=0)
     with pytest.raises(ValueError, match="features"):
