@@ -12,7 +12,15 @@ from jax3d.datasets.furniture import (
     make_shape,
     shape_from_seed,
 )
+from jax3d.datasets.furniture_scenes import (
+    FurnitureSceneConfig,
+    FurnitureScenes,
+    NpzFurnitureScenes,
+    cache_furniture_scenes,
+)
 from jax3d.datasets.image_folder import ImageFolder, ImageSkippedWarning
+from jax3d.datasets.instance_targets import collate_instances, mask_boxes, roi_voxels
+from jax3d.datasets.pix3d import PIX3D_CLASSES, Pix3D
 from jax3d.datasets.prefetch import Prefetcher, prefetch
 from jax3d.datasets.shape_renders import (
     NpzShapeRenders,
@@ -38,11 +46,16 @@ __all__ = [
     "ClevrScenes",
     "DataNotFoundError",
     "FURNITURE_CLASSES",
+    "FurnitureSceneConfig",
+    "FurnitureScenes",
     "ImageFolder",
     "ImageSkippedWarning",
     "NpzClevrScenes",
+    "NpzFurnitureScenes",
     "NpzShapeRenders",
+    "PIX3D_CLASSES",
     "PRIMITIVE_CLASSES",
+    "Pix3D",
     "Prefetcher",
     "SHAPENET_R2N2_CLASSES",
     "Shape",
@@ -53,16 +66,20 @@ __all__ = [
     "VoxelGrid",
     "align_bbox",
     "cache_clevr_npz",
+    "cache_furniture_scenes",
     "cache_to_npz",
     "collate",
+    "collate_instances",
     "data_path",
     "data_root",
     "generate_cow_renders",
     "has_data",
     "make_shape",
+    "mask_boxes",
     "occupancy_from_points",
     "prefetch",
     "read_binvox",
+    "roi_voxels",
     "sample_surface",
     "shape_from_seed",
     "synthetic_batches",

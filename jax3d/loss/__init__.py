@@ -1,6 +1,18 @@
 """jax3d.loss."""
 
 from jax3d.loss.chamfer import chamfer_distance
+from jax3d.loss.detection import (
+    Matcher,
+    SampledLabels,
+    SampledProposals,
+    fast_rcnn_losses,
+    label_and_sample_anchors,
+    label_and_sample_proposals,
+    mask_rcnn_loss,
+    mask_targets,
+    rpn_losses,
+    subsample_labels,
+)
 from jax3d.loss.gan import (
     feature_matching_loss,
     hinge_discriminator_loss,
@@ -27,4 +39,14 @@ __all__: list[str] = [
     "hinge_discriminator_loss",
     "r1_penalty",
     "feature_matching_loss",
+    "Matcher",
+    "SampledLabels",
+    "SampledProposals",
+    "fast_rcnn_losses",
+    "label_and_sample_anchors",
+    "label_and_sample_proposals",
+    "mask_rcnn_loss",
+    "mask_targets",
+    "rpn_losses",
+    "subsample_labels",
 ]

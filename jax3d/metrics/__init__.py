@@ -1,7 +1,15 @@
 """jax3d.metrics: image quality (PSNR, SSIM, LPIPS, Perc Sim), perceptual loss, FID / KID, mesh
-metrics."""
+metrics, detection AP (COCO box / mask, Pix3D box / mask / mesh)."""
 
 from jax3d.metrics.alexnet import AlexNetFeatures, load_alexnet_params
+from jax3d.metrics.detection import (
+    box_iou_numpy,
+    coco_evaluate,
+    mask_iou,
+    mesh_f1_matrix,
+    pix3d_evaluate,
+    voc_ap,
+)
 from jax3d.metrics.evaluator import (
     FID_LABEL,
     VGG_FRECHET_LABEL,
@@ -53,6 +61,12 @@ __all__ = [
     "MeshEvalProtocol",
     "MeshEvaluation",
     "VGG16Features",
+    "box_iou_numpy",
+    "coco_evaluate",
+    "mask_iou",
+    "mesh_f1_matrix",
+    "pix3d_evaluate",
+    "voc_ap",
     "compare_meshes",
     "compute_statistics",
     "feature_statistics",

@@ -10,6 +10,7 @@ from jax3d.transforms.r2n2 import (
     r2n2_extrinsic_matrix,
     voxel_to_camera,
 )
+from jax3d.transforms.roi_frustum import camera_to_roi, resample_roi_grid, roi_to_camera
 from jax3d.transforms.rotation_conversions import (
     axis_angle_to_matrix,
     axis_angle_to_quaternion,
@@ -60,6 +61,7 @@ __all__ = [
     "axis_angle_to_quaternion",
     "blender_intrinsic_matrix",
     "blender_ndc_to_camera",
+    "camera_to_roi",
     "camera_to_voxel",
     "euler_angles_to_matrix",
     "hat",
@@ -79,6 +81,8 @@ __all__ = [
     "random_quaternions",
     "random_rotation",
     "random_rotations",
+    "resample_roi_grid",
+    "roi_to_camera",
     "rotation_6d_to_matrix",
     "se3_exp_map",
     "se3_log_map",

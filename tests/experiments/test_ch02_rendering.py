@@ -47,6 +47,7 @@ def test_quick_procedural(ch02, tmp_path, monkeypatch):
     _check(metrics, tmp_path)
 
 
+@pytest.mark.slow
 def test_quick_with_data(ch02, data, tmp_path):
     data("meshes/cow_mesh/cow.obj")
     metrics = ch02.main(["--quick", "--out", str(tmp_path)])

@@ -53,6 +53,7 @@ def test_quick_procedural(ch03, tmp_path, monkeypatch):
     _check(metrics, tmp_path, ch03.procedural_pedestrian(239))
 
 
+@pytest.mark.slow
 def test_quick_with_data(ch03, data, tmp_path):
     path = data("pointclouds/pedestrian.ply")
     metrics = ch03.main(["--quick", "--out", str(tmp_path)])

@@ -112,6 +112,7 @@ def test_random_starts_on_spheres():
     assert starts.shape == (50, 3) and r.min() >= 3.0 and r.max() <= 7.0
 
 
+@pytest.mark.slow
 def test_batched_starts_equal_single_starts(monkeypatch):
     """Starts are one batch of N cameras: each start's loss and gradient is its own."""
     monkeypatch.delenv("JAX3D_DATA", raising=False)

@@ -139,6 +139,7 @@ def test_batched_forward_equals_at_once(field, chunk):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_render_image_chunks_equal_at_once(field):
     model, params, _ = field
     R, T = look_at_view_transform(dist=2.7, elev=10.0, azim=jnp.array([0.0, 120.0]))

@@ -115,6 +115,7 @@ CONFIG = NeRFTrainConfig(n_iter=5, batch_size=2, n_rays_per_image=16, n_pts_per_
 MODEL = NeuralRadianceField(n_harmonic_functions=3, n_hidden_neurons=8)
 
 
+@pytest.mark.slow
 def test_resume_gives_identical_next_losses(views, tmp_path):
     cams, images, sil = views
     key = jax.random.PRNGKey(3)

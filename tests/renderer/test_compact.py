@@ -72,8 +72,9 @@ def _soft_render_loss(shader_cls, mesh, image_size, faces_per_pixel):
 
 
 @pytest.mark.parametrize("shader_cls,textured", [
-    (SoftPhongShader, True),
-    # ~50 s each on 2 cores (eager + jit + dense compiles): run by `make test-all`.
+    # ~50-80 s each on 2 cores (eager + jit + dense compiles): run by `make test-all`; the
+    # compaction itself is checked fast by test_rasterize_meshes_compact.py.
+    pytest.param(SoftPhongShader, True, marks=pytest.mark.slow),
     pytest.param(SoftGouraudShader, False, marks=pytest.mark.slow),
     pytest.param(HardFlatShader, True, marks=pytest.mark.slow),
 ])

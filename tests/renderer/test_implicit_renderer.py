@@ -81,6 +81,7 @@ def test_implicit_renderer_analytic_sphere():
     np.testing.assert_array_equal(np.asarray(rgba)[~hit], 0.0)
 
 
+@pytest.mark.slow
 def test_volume_renderer_chunked_equals_unchunked_and_jit():
     cams, vols = _cameras(), _volumes()
     rs = NDCMultinomialRaysampler(image_width=9, image_height=7, n_pts_per_ray=16,

@@ -59,6 +59,7 @@ def test_with_fragments_matches_parts():
     assert images.shape == (1, 12, 12, 4) and 0 < float(images[..., 3].mean()) < 1
 
 
+@pytest.mark.slow
 def test_batch_equals_per_item_and_jit():
     from jax3d.structures import join_meshes_as_batch
 
@@ -95,6 +96,7 @@ def soft_loss():
     return jax.jit(loss), jax.jit(jax.grad(loss))
 
 
+@pytest.mark.slow
 def test_camera_position_gradient_matches_finite_differences(soft_loss):
     """Directional derivative along the gradient: autodiff vs central differences (small
     steps: soft rasterization is smooth only below the scale where faces enter / leave the
@@ -110,6 +112,7 @@ def test_camera_position_gradient_matches_finite_differences(soft_loss):
     assert float(loss(p - 1e-3 * u)) < float(loss(p)) < float(loss(p + 1e-3 * u))
 
 
+@pytest.mark.slow
 def test_gradient_finite_far_and_nearly_overhead(soft_loss):
     """A far camera (object ~2 px) and one almost straight above (look_at nearly singular;
     exactly overhead, look_at_rotation itself is degenerate, as in PyTorch3D)."""

@@ -199,6 +199,7 @@ def test_pixel_convention_top_left_is_plus_x_plus_y():
 # ------------------------------------------------------------------------------------------
 # jit, overflow, Meshes wrapper.
 # ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_jit_matches_eager_and_overflow_falls_back():
     fv, nf = random_scene(5, N=2, F=40)
     kw = dict(image_size=(16, 20), blur_radius=1e-3, faces_per_pixel=3, bin_size=8)
@@ -300,6 +301,7 @@ def test_grads_match_float64_finite_differences_of_recompute():
     np.testing.assert_allclose(float((g * d).sum()), float(fd), rtol=5e-2, atol=5e-2)
 
 
+@pytest.mark.slow
 def test_degenerate_faces_give_finite_grads_and_are_skipped():
     fv, nf = random_scene(10, N=1, F=4)
     fv[0, 1] = fv[0, 1, :1]  # zero-area face (three equal vertices)

@@ -84,3 +84,41 @@ def test_clipping_jit_matches_eager_and_grads_are_finite(persp):
     g = jax.grad(lambda f: sum(o.sum() for o in rasterize_face_verts(f, [4], **kw)[1:]))(
         jnp.asarray(fv))
     assert np.isfinite(np.asarray(g)).all() and np.abs(np.asarray(g)).sum() > 0
+
+
+
+def _crossing_the_camera_plane():
+    return crossing_faces() - np.array([0.0, 0.0, 1.0], np.float32)  # faces 1, 2 cross z = 0
+
+
+def test_clip_faces_at_the_camera_plane_is_finite():
+    # znear = 0 puts the clip plane at z = 0, where the clipped pieces cannot be projected:
+    # no divide by zero, finite values and gradients (also through the untaken branch).
+    def f(fv, zc):
+        c = clip_faces(fv, jnp.ones((1, 4), bool), image_size=(8, 8), perspective_correct=True,
+                       z_clip_value=zc)
+        return c.face_verts.sum() + c.bary_conversion.sum(), c
+
+    fv = jnp.asarray(_crossing_the_camera_plane())
+    vg = jax.jit(jax.value_and_grad(f, argnums=(0, 1), has_aux=True))
+    (_, c), g = vg(fv, jnp.float32(0.0))
+    assert all(np.isfinite(np.asarray(x)).all() for x in (c.face_verts, *g))
+    z = np.asarray(c.face_verts[..., 2])
+    ok = np.asarray(c.face_ok)
+    assert (np.abs(z[ok].min(-1)) < 1e-6).sum() == 3  # the pieces of faces 1, 2 touch z = 0
+
+
+@pytest.mark.slow
+def test_clip_plane_at_the_camera_is_finite_when_rasterized():
+    # ... and the rasterizer drops those pieces (never drawn), values and gradients finite.
+    kw = dict(image_size=12, blur_radius=1e-3, faces_per_pixel=2, perspective_correct=True)
+
+    def f(fv, zc):
+        out = rasterize_face_verts(fv, [4], z_clip_value=zc, **kw)
+        return sum(o.sum() for o in out[1:]), out
+
+    fv = jnp.asarray(_crossing_the_camera_plane())
+    (_, out), g = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(fv, jnp.float32(0.0))
+    assert set(np.unique(np.asarray(out[0]))) == {-1, 0}  # face 0 (in front) only
+    assert all(np.isfinite(np.asarray(x)).all() for x in (*out, *g))
+    assert np.abs(np.asarray(g[0][0, 0])).sum() > 0

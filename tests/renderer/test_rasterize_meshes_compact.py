@@ -20,7 +20,11 @@ def _scene(seed=0, N=2, F=12):
     return fv, jnp.array([F, F - 3], jnp.int32)
 
 
-@pytest.mark.parametrize("blur,K,persp", [(0.0, 1, False), (2e-3, 4, True), (5e-2, 6, True)])
+@pytest.mark.parametrize("blur,K,persp", [
+    (0.0, 1, False),
+    pytest.param(2e-3, 4, True, marks=pytest.mark.slow),  # ~17 s each: `make test-all`
+    pytest.param(5e-2, 6, True, marks=pytest.mark.slow),
+])
 def test_compacted_equals_dense_values_and_grads(monkeypatch, blur, K, persp):
     fv, nf = _scene()
     kw = dict(image_size=(20, 24), blur_radius=blur, faces_per_pixel=K, bin_size=8,

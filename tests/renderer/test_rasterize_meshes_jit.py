@@ -28,8 +28,8 @@ def _small_groups(monkeypatch, group=3, chunk=4):
 
 @pytest.mark.parametrize("K,blur,persp,clipb,cull", [
     (1, 0.0, False, False, False),
-    (3, 2e-3, True, False, False),
-    (6, 2e-2, True, True, True),
+    pytest.param(3, 2e-3, True, False, False, marks=pytest.mark.slow),  # ~8 s each
+    pytest.param(6, 2e-2, True, True, True, marks=pytest.mark.slow),
 ])
 def test_jit_search_equals_eager_and_naive(monkeypatch, K, blur, persp, clipb, cull):
     _small_groups(monkeypatch)
@@ -47,6 +47,7 @@ def test_jit_search_equals_eager_and_naive(monkeypatch, K, blur, persp, clipb, c
     assert (p2f == ref[0]).mean() > 0.998 and (p2f[1] == -1).all()  # mesh 1 is empty
 
 
+@pytest.mark.slow
 def test_jit_search_with_z_clipping_equals_eager(monkeypatch):
     _small_groups(monkeypatch, group=2, chunk=2)
     fv, nf = random_scene(3, N=2, F=20, z=(-0.5, 2.5))
@@ -62,6 +63,7 @@ def test_jit_search_with_z_clipping_equals_eager(monkeypatch):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_dynamic_search_with_the_default_sizes_equals_eager():
     fv, nf = random_scene(11, N=2, F=300, scale=0.4)
     kw = dict(image_size=(40, 56), blur_radius=5e-4, faces_per_pixel=5, bin_size=8)
@@ -96,6 +98,7 @@ def test_jit_overflow_warns_and_stays_exact():
 
 
 @pytest.mark.parametrize("blur,K", [(0.0, 1), (5e-3, 4)])
+@pytest.mark.slow
 def test_switched_recompute_equals_dense_values_and_grads(monkeypatch, blur, K):
     # Small scenes have few fragments: lower the smallest capacity so that every branch of
     # the switch (and the dense one) exists, then check the branch taken for this scene.
@@ -121,6 +124,7 @@ def test_switched_recompute_equals_dense_values_and_grads(monkeypatch, blur, K):
     assert np.abs(np.asarray(eager[1])).sum() > 0
 
 
+@pytest.mark.slow
 def test_switched_recompute_takes_the_dense_branch_when_full(monkeypatch):
     monkeypatch.setattr(rm, "_MIN_SWITCH_CAPACITY", 8)
     fv = jnp.asarray([[[[1.5, 1.5, 1.0], [-1.5, 1.5, 1.0], [0.0, -3.0, 1.0]]]], jnp.float32)
@@ -161,6 +165,7 @@ def test_blocked_recompute_equals_one_block(monkeypatch, capacity):
     assert np.abs(np.asarray(one[1])).sum() > 0
 
 
+@pytest.mark.slow
 def test_recompute_memory_is_bounded_by_the_block():
     """Under jit XLA reserves memory for the largest switch branch (the dense one): with
     blocking, the gradient's temporaries stay near one block's, not ~300 bytes x N*H*W*K."""

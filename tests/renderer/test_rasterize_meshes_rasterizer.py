@@ -97,6 +97,10 @@ def test_settings_are_hashable_and_validated():
     assert s.image_size == 32 and hash(s) == hash(RasterizationSettings(image_size=32))
     with pytest.raises(ValueError, match="image_size"):
         RasterizationSettings(image_size=(0, 4))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="max_faces_per_bin"):
+            RasterizationSettings(max_faces_per_bin=bad)
+    assert RasterizationSettings(max_faces_per_bin=np.int64(3)).max_faces_per_bin == 3
 
 
 def test_z_clip_by_default_for_faces_crossing_the_camera_plane():

@@ -109,6 +109,25 @@ def test_validation():
         rasterize_points_padded(np.zeros((3, 3)), [3], 8)
     with pytest.raises(ValueError, match="radius"):
         rasterize_points_padded(np.zeros((1, 3, 3)), [3], 8, radius=np.ones(5))
+    with pytest.raises(ValueError, match="radius"):
+        rasterize_points_padded(np.zeros((1, 3, 3)), [3], 8, radius=-0.1)
+    with pytest.raises(ValueError, match="max_points_per_bin"):
+        rasterize_points_padded(np.zeros((1, 3, 3)), [3], 8, max_points_per_bin=0)
+
+
+def test_settings_validate_radius_and_capacity():
+    for bad in (-0.1, [0.1, -0.2, 0.1], np.float32(np.nan)):
+        with pytest.raises(ValueError, match="radius"):
+            PointsRasterizationSettings(radius=bad)
+    with pytest.raises(ValueError, match="max_points_per_bin"):
+        PointsRasterizationSettings(max_points_per_bin=-1)
+    PointsRasterizationSettings(radius=np.array([0.0, 0.1]))  # per point, >= 0: fine
+
+    @jax.jit
+    def traced(r):  # a traced radius cannot be inspected: no error at construction
+        return PointsRasterizationSettings(radius=r).radius * 2
+
+    assert float(traced(jnp.float32(-0.1))) == pytest.approx(-0.2)
 
 
 def test_points_rasterizer_matches_pytorch3d(reference):

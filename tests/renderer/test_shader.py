@@ -97,6 +97,7 @@ def test_per_call_overrides_equal_constructor_defaults(built_sphere):
     np.testing.assert_allclose(np.asarray(via_rt), np.asarray(configured), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_soft_gouraud_close_to_hard_inside(built_sphere):
     _, meshes, cams, lights, mat = built_sphere
     frags = MeshRasterizer(cams, SOFT)(meshes)

@@ -114,6 +114,7 @@ def phong_naive(meshes, frags, texels, light, cam, shininess=64.0):
     return out
 
 
+@pytest.mark.slow
 def test_phong_vs_naive_heterogeneous_batch():
     v1, f1 = ico_sphere_verts_faces(1)
     v0, f0 = ico_sphere_verts_faces(0)

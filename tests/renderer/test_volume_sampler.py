@@ -102,6 +102,7 @@ def test_sampler_world_to_local_matches_naive():
     np.testing.assert_allclose(d, ref, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_grads():
     rng = np.random.default_rng(3)
     grids = jnp.asarray(rng.normal(size=(2, 2, 3, 4, 5)), jnp.float32)

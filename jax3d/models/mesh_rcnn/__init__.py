@@ -16,12 +16,30 @@ from jax3d.models.mesh_rcnn.backbones import (
     with_backbone,
 )
 from jax3d.models.mesh_rcnn.config import BACKBONES, MeshRCNNConfig
+from jax3d.models.mesh_rcnn.detector import (
+    Detections,
+    MeshRCNNDetector,
+    default_intrinsics,
+    detection_postprocess,
+    paste_masks,
+    roi_normals,
+)
+from jax3d.models.mesh_rcnn.detector_config import MeshRCNNDetectorConfig
+from jax3d.models.mesh_rcnn.fpn import FPN_STRIDES, ResNetFPN
 from jax3d.models.mesh_rcnn.heads import MeshRefinementStage, VoxelHead, mesh_edges_flat
 from jax3d.models.mesh_rcnn.model import (
     MeshRCNN,
     MeshRCNNOutput,
     fill_empty_grids,
     voxels_to_meshes,
+)
+from jax3d.models.mesh_rcnn.rcnn_heads import BoxHead, MaskHead, RPNHead
+from jax3d.models.mesh_rcnn.rcnn_train import (
+    BATCH_KEYS,
+    check_detector_batch,
+    init_detector,
+    make_detector_inference,
+    make_detector_loss_fn,
 )
 from jax3d.models.mesh_rcnn.train_step import (
     QUICK_COMPILE,
@@ -35,6 +53,23 @@ from jax3d.models.mesh_rcnn.train_step import (
 
 __all__ = [
     "BACKBONES",
+    "BATCH_KEYS",
+    "BoxHead",
+    "Detections",
+    "FPN_STRIDES",
+    "MaskHead",
+    "MeshRCNNDetector",
+    "MeshRCNNDetectorConfig",
+    "RPNHead",
+    "ResNetFPN",
+    "check_detector_batch",
+    "default_intrinsics",
+    "detection_postprocess",
+    "init_detector",
+    "make_detector_inference",
+    "make_detector_loss_fn",
+    "paste_masks",
+    "roi_normals",
     "FEATURE_DIMS",
     "FrozenBatchNorm",
     "MeshRCNN",

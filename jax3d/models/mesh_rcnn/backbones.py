@@ -140,6 +140,10 @@ class ResNet(nn.Module):
     Attributes:
         depth: 18, 34 or 50.
         norm: "batch", "frozen" or "group" (see the module docstring).
+        width: the stem's channels (torchvision: 64); stage i has `width * 2^i` (times 4 for
+            bottlenecks). Smaller widths make CPU-sized models; GroupNorm(32) needs width >= 32.
+        blocks: blocks per stage, overriding the depth's (e.g. (1, 1, 1, 1) for a tiny model
+            with basic blocks of depth < 50); None for torchvision's.
 
     Call:
         x: (B, H, W, 3) ImageNet-normalised images; `train` selects batch statistics for
@@ -151,18 +155,25 @@ class ResNet(nn.Module):
 
     depth: int = 50
     norm: str = "batch"
+    width: int = 64
+    blocks: tuple[int, ...] | None = None
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         if self.depth not in _STAGES:
             raise ValueError(f"ResNet depth must be one of {sorted(_STAGES)}, got {self.depth}")
-        x = _conv(64, 7, 2, "conv1")(x)
+        stages = _STAGES[self.depth] if self.blocks is None else tuple(self.blocks)
+        if len(stages) != 4 or min(stages) < 1:
+            raise ValueError(f"blocks must be 4 positive ints, got {self.blocks!r}")
+        if self.width < 1:
+            raise ValueError(f"width must be >= 1, got {self.width}")
+        x = _conv(self.width, 7, 2, "conv1")(x)
         x = nn.relu(_norm(self.norm, train, "bn1")(x))
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         feats = []
-        for i, blocks in enumerate(_STAGES[self.depth]):
-            stage = _Stage(64 * 2**i, blocks, 1 if i == 0 else 2, self.depth >= 50, self.norm,
-                           name=f"layer{i + 1}")  # fmt: skip
+        for i, blocks in enumerate(stages):
+            stage = _Stage(self.width * 2**i, blocks, 1 if i == 0 else 2, self.depth >= 50,
+                           self.norm, name=f"layer{i + 1}")  # fmt: skip
             x = stage(x, train)
             feats.append(x)
         return feats

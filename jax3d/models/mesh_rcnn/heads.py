@@ -76,6 +76,9 @@ class MeshRefinementStage(nn.Module):
         verts: (B, V, 3) camera-frame vertices (padding rows 0); num_verts: (B,).
         edges: (B * 3F, 2) flat edges from `mesh_edges_flat`.
         vert_feats: (B, V, D) features of the previous stage, or None.
+        positions: optional (B, V, 2+) where each vertex samples the maps, in
+            `vert_align`'s normalised (x, y) (the full detector's ROI frame, whose x and y span
+            the ROI's feature map); None projects `verts` with Blender's `K` (ShapeNet).
 
     Returns:
         new verts (B, V, 3) and the last graph-conv features (B, V, hidden).
@@ -86,11 +89,14 @@ class MeshRefinementStage(nn.Module):
     gconv_init: str = "normal"
 
     @nn.compact
-    def __call__(self, feats, verts, num_verts, edges, vert_feats=None):
+    def __call__(self, feats, verts, num_verts, edges, vert_feats=None, positions=None):
         B, V, _ = verts.shape
         valid = (jnp.arange(V)[None] < num_verts[:, None])[..., None]  # (B, V, 1)
-        ndc = project_verts(verts, blender_intrinsic_matrix())
-        pos = ndc * jnp.array([1.0, -1.0, 1.0], verts.dtype)  # y down: image rows
+        if positions is None:
+            ndc = project_verts(verts, blender_intrinsic_matrix())
+            pos = ndc * jnp.array([1.0, -1.0, 1.0], verts.dtype)  # y down: image rows
+        else:
+            pos = positions
         maps = [f.transpose(0, 3, 1, 2) for f in feats]  # vert_align takes (B, C, h, w)
         aligned = vert_align(maps, pos)  # (B, V, sum C)
         x = nn.relu(nn.Dense(self.hidden_dim, kernel_init=nn.initializers.normal(0.01),

@@ -46,6 +46,15 @@ def parse_image_size(image_size) -> tuple[int, int]:
     return size
 
 
+def check_max_per_bin(value, name: str = "max_faces_per_bin") -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is None or a positive int (a bin
+    capacity: ``max_faces_per_bin`` / ``max_points_per_bin``)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be None or a positive int, got {value!r}")
+
+
 def non_square_ndc_range(s1: int, s2: int) -> float:
     """NDC extent (2 for the shorter side) of an image side of ``s1`` pixels next to ``s2``."""
     return 2.0 * s1 / s2 if s1 > s2 else 2.0

@@ -11,7 +11,9 @@ With static shapes every face ``f`` owns two slots ``(f, 0)`` and ``(f, 1)``:
 ``bary_conversion[n, f, s]`` is the (3, 3) matrix whose column k holds the barycentrics, in the
 original face, of vertex k of the clipped triangle: ``bary_original = conv @ bary_clipped``.
 z is view-space depth; x, y are NDC (for perspective cameras they are un-projected, interpolated
-and re-projected at ``z_clip_value``, as PyTorch3D does).
+and re-projected at ``z_clip_value``, as PyTorch3D does). A ``z_clip_value`` below
+:data:`MIN_PROJECTED_Z` (``znear = 0``) is not projected: the clipped pieces are dropped
+(never drawn) with finite values and gradients instead of dividing by zero.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def _culled(face_verts, image_size):
     return (x < -rx).all(-1) | (x > rx).all(-1) | (y < -ry).all(-1) | (y > ry).all(-1)
 
 
+# Smallest clip plane that is projected: kEpsilon, the rasterizer's nearest depth (faces with
+# a vertex nearer than it are never drawn, rasterize_meshes._face_table). Below it
+# (``znear = 0``, so ``z_clip_value = 0``) the pieces of the clipped faces in front of the plane
+# touch it, so they are not drawn, and they are not projected either (the divide by
+# ``z_clip_value`` is skipped, values and gradients stay finite; PyTorch3D divides by zero):
+# faces crossing the camera plane vanish.
+MIN_PROJECTED_Z = 1e-8
+
+
 def _intersect(p1, pk, z_clip, perspective_correct):
     """Point where segment p1-pk crosses z = z_clip, and its weight on pk."""
     dz = p1[..., 2] - pk[..., 2]
@@ -56,8 +67,12 @@ def _intersect(p1, pk, z_clip, perspective_correct):
     if perspective_correct:
         xy1 = p1[..., :2] * p1[..., 2:3]
         xyk = pk[..., :2] * pk[..., 2:3]
-        xy = (xy1 * (1 - w[..., None]) + xyk * w[..., None]) / z_clip
-        p = jnp.concatenate([xy, p[..., 2:3]], -1)
+        # Double where: the untaken branch divides by 1, so neither it nor its gradient is
+        # ever inf or NaN (0 * inf in the backward pass) when z_clip is 0.
+        projectable = z_clip >= MIN_PROJECTED_Z
+        z_div = jnp.where(projectable, z_clip, 1.0)
+        xy = (xy1 * (1 - w[..., None]) + xyk * w[..., None]) / z_div
+        p = jnp.concatenate([jnp.where(projectable, xy, 0.0), p[..., 2:3]], -1)
     return p, w
 
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jax3d.renderer.mesh.binning import parse_image_size
+from jax3d.renderer.mesh.binning import check_max_per_bin, parse_image_size
 from jax3d.renderer.mesh.rasterize_meshes import rasterize_meshes
 
 __all__ = ["Fragments", "RasterizationSettings", "MeshRasterizer"]
@@ -44,6 +44,7 @@ class RasterizationSettings:
     ``perspective_correct=None`` follows the camera (True for perspective cameras);
     ``clip_barycentric_coords=None`` means ``blur_radius > 0``; ``z_clip_value=None`` means
     ``znear / 2`` for perspective cameras with a znear (PyTorch3D's MeshRasterizer rules).
+    ``max_faces_per_bin`` must be None or a positive int (ValueError at construction).
     Other fields as :func:`jax3d.renderer.mesh.rasterize_meshes.rasterize_meshes`.
     """
 
@@ -62,6 +63,7 @@ class RasterizationSettings:
     def __post_init__(self):
         size = parse_image_size(self.image_size)
         object.__setattr__(self, "image_size", size if size[0] != size[1] else size[0])
+        check_max_per_bin(self.max_faces_per_bin, "max_faces_per_bin")
 
 
 def _default_z_clip(cameras, perspective_correct):

@@ -17,6 +17,7 @@ from jax3d.renderer.mesh.binning import (
     bin_counts,
     bin_extents_xy,
     bin_grid,
+    check_max_per_bin,
     default_bin_size,
     parse_image_size,
     pixel_centers_ndc,
@@ -115,6 +116,20 @@ def _point_counts(points, num_points, radius, *, image_size, bin_size):
     return counts, per.sum(-1)
 
 
+def check_radius(radius) -> None:
+    """``ValueError`` unless every value of ``radius`` (a scalar or an array) is >= 0 (NaN
+    fails too). A traced radius (under ``jit``) cannot be inspected and is not checked."""
+    if any(isinstance(r, jax.core.Tracer) for r in jax.tree.leaves(radius)):
+        return
+    try:
+        r = np.asarray(radius, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"radius must be a float or an array of floats, got {radius!r}") from err
+    if not np.all(r >= 0.0):
+        bad = r[~(r >= 0.0)].ravel()[0] if r.ndim else r
+        raise ValueError(f"radius must be >= 0 (an NDC disc radius), got {bad!r}")
+
+
 def _parse_radius(radius, N, P):
     r = jnp.asarray(radius, jnp.float32)
     if r.ndim == 0:
@@ -132,7 +147,8 @@ def rasterize_points_padded(points, num_points, image_size=256, radius=0.01,
     Args:
         points: (N, P, 3) float32 NDC x, y and view depth z; rows ``p >= num_points[n]`` ignored.
         num_points: (N,) int.
-        radius: scalar or (N, P) float32 NDC disc radius per point.
+        radius: scalar or (N, P) float32 NDC disc radius per point, >= 0 (checked when
+            concrete; ValueError).
         Others as :func:`rasterize_points`.
     """
     points = jnp.asarray(points)
@@ -144,6 +160,8 @@ def rasterize_points_padded(points, num_points, image_size=256, radius=0.01,
         raise ValueError(f"num_points must be ({N},), got {num_points.shape}")
     if not isinstance(points_per_pixel, (int, np.integer)) or points_per_pixel < 1:
         raise ValueError(f"points_per_pixel must be a positive int, got {points_per_pixel!r}")
+    check_max_per_bin(max_points_per_bin, "max_points_per_bin")
+    check_radius(radius)
     H, W = parse_image_size(image_size)
     bs = default_bin_size(H, W) if bin_size is None else (bin_size or max(H, W))
     radius = _parse_radius(radius, N, P)
@@ -171,7 +189,8 @@ def rasterize_points(pointclouds, image_size=256, radius=0.01, points_per_pixel:
         pointclouds: ``Pointclouds`` of N clouds, x, y in NDC (+X left, +Y up, shorter image
             side spanning [-1, 1]) and z the view depth (points with z < 0 are skipped).
         image_size: int or (H, W).
-        radius: NDC disc radius: a scalar, or per point (P_packed,) or padded (N, P).
+        radius: NDC disc radius >= 0 (ValueError when concrete and negative): a scalar, or
+            per point (P_packed,) or padded (N, P).
         points_per_pixel: K, the nearest points kept per pixel.
         bin_size: bin edge in pixels (0: one bin); max_points_per_bin: capacity used under
             ``jit`` (eagerly it comes from the true counts; overflow falls back to all points).

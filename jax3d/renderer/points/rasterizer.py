@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jax3d.renderer.mesh.binning import parse_image_size
-from jax3d.renderer.points.rasterize_points import rasterize_points
+from jax3d.renderer.mesh.binning import check_max_per_bin, parse_image_size
+from jax3d.renderer.points.rasterize_points import check_radius, rasterize_points
 
 __all__ = ["PointFragments", "PointsRasterizationSettings", "PointsRasterizer"]
 
@@ -28,7 +28,10 @@ class PointFragments:
 @dataclasses.dataclass(frozen=True)
 class PointsRasterizationSettings:
     """Point rasterization settings; ``radius`` is a float or a per-point array (packed
-    (P_packed,) or padded (N, P)). Other fields as :func:`rasterize_points`."""
+    (P_packed,) or padded (N, P)), every value >= 0: checked at construction (ValueError)
+    unless it is traced (settings built inside ``jit``), where no value can be inspected and a
+    negative radius draws nothing. ``max_points_per_bin`` must be None or a positive int.
+    Other fields as :func:`rasterize_points`."""
 
     image_size: int | tuple[int, int] = 256
     radius: float = 0.01
@@ -39,6 +42,8 @@ class PointsRasterizationSettings:
     def __post_init__(self):
         size = parse_image_size(self.image_size)
         object.__setattr__(self, "image_size", size if size[0] != size[1] else size[0])
+        check_max_per_bin(self.max_points_per_bin, "max_points_per_bin")
+        check_radius(self.radius)
 
 
 class PointsRasterizer:
