@@ -440,25 +440,24 @@ def _warn_overflow(overflow, total, capacity):
 _SAFE_TRIANGLE = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]], np.float32)
 
 
-@jax.custom_vjp
+@jax.custom_jvp
 def _gather_coords(table_t, idx):
-    """Nine (E,) arrays ``table_t[c, idx]``; backward is one row scatter-add (fast on CPU)."""
+    """Nine (E,) arrays ``table_t[c, idx]`` (nine 1-D gathers: fast forward).
+
+    The JVP gathers whole rows of the tangent (``table_t.T[idx]``, linear), whose transpose,
+    the reverse-mode gradient, is one row scatter-add (fast on CPU) instead of nine; forward
+    (``jax.jvp``) and reverse mode both work.
+    """
     table_t = jnp.asarray(table_t)
     return tuple(table_t[c].at[idx].get(mode="promise_in_bounds") for c in range(9))
 
 
-def _gather_coords_fwd(table_t, idx):
-    return _gather_coords(table_t, idx), (idx, table_t.shape[1])
-
-
-def _gather_coords_bwd(res, cts):
-    idx, rows = res
-    ct = jnp.stack(cts, -1)
-    grad = jnp.zeros((rows, 9), ct.dtype).at[idx].add(ct, mode="promise_in_bounds")
-    return grad.T, None
-
-
-_gather_coords.defvjp(_gather_coords_fwd, _gather_coords_bwd)
+@_gather_coords.defjvp
+def _gather_coords_jvp(primals, tangents):
+    table_t, idx = primals
+    t_table_t, _ = tangents
+    rows = jnp.asarray(t_table_t).T.at[idx].get(mode="promise_in_bounds")  # (E, 9)
+    return _gather_coords(table_t, idx), tuple(rows[:, c] for c in range(9))
 
 
 def _fragment_values(px, py, c, perspective_correct, clip_barycentric_coords):
