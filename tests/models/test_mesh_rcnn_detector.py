@@ -22,6 +22,7 @@ from jax3d.models.mesh_rcnn import (
     make_detector_optimizer,
     paste_masks,
     roi_normals,
+    with_pretrained_resnet,
 )
 from jax3d.transforms.roi_frustum import camera_to_roi, roi_to_camera
 
@@ -66,6 +67,31 @@ def test_fpn_params_resnet50():
     trunk = _count(params["bottom_up"])
     assert trunk == 23_508_032 + 2 * 26_560
     assert _count(params) - trunk == 3_344_384
+
+
+def test_with_pretrained_resnet_replaces_the_trunk():
+    """A torchvision-format ResNet-50 state dict lands in backbone/bottom_up (the detector's
+    backbone is a `ResNetFPN`); the other parameters are kept."""
+    from jax3d.models.mesh_rcnn import resnet_variables_from_torchvision
+    from jax3d.models.mesh_rcnn.backbones import _resnet_expected
+
+    images = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
+    shapes = jax.eval_shape(ResNetFPN(50, "frozen").init, jax.random.key(0), images)["params"]
+    params = {"backbone": jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes),
+              "box_head": {"fc1": {"kernel": np.ones((2, 2))}}}  # fmt: skip
+    sd = {}
+    for module, (kind, shape) in _resnet_expected(50).items():
+        leaves = ["weight"] + ([] if kind == "conv" else ["bias", "running_mean", "running_var"])
+        for leaf in leaves:
+            sd[f"{module}.{leaf}"] = np.ones(shape, np.float32)
+    sd["conv1.weight"] = np.random.default_rng(0).normal(size=(64, 3, 7, 7)).astype(np.float32)
+    resnet = resnet_variables_from_torchvision(sd, 50, "frozen")["params"]
+    out = with_pretrained_resnet(params, resnet)
+    np.testing.assert_array_equal(out["backbone"]["bottom_up"]["conv1"]["kernel"],
+                                  sd["conv1.weight"].transpose(2, 3, 1, 0))  # fmt: skip
+    assert out["box_head"] is params["box_head"]
+    with pytest.raises(ValueError, match="does not match"):
+        with_pretrained_resnet(params, resnet_variables_from_torchvision(sd, 50, "group")["params"])
 
 
 def test_check_detector_batch():

@@ -42,6 +42,7 @@ from jax3d.models.mesh_rcnn.rcnn_train import (
     make_detector_inference,
     make_detector_loss_fn,
     make_detector_optimizer,
+    with_pretrained_resnet,
 )
 from jax3d.models.mesh_rcnn.train_step import (
     QUICK_COMPILE,
@@ -99,4 +100,5 @@ __all__ = [
     "resnet_variables_from_torchvision",
     "voxels_to_meshes",
     "with_backbone",
+    "with_pretrained_resnet",
 ]

@@ -44,6 +44,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jax3d.models.mesh_rcnn.detector import MeshRCNNDetector
@@ -58,6 +59,7 @@ __all__ = [
     "make_detector_inference",
     "make_detector_loss_fn",
     "make_detector_optimizer",
+    "with_pretrained_resnet",
 ]
 
 BATCH_KEYS = ("images", "K", "valid", "boxes", "classes", "masks", "voxels", "zrange", "points",
@@ -158,3 +160,30 @@ def make_detector_optimizer(config: MeshRCNNDetectorConfig, learning_rate=None):
     lr = detector_learning_rate(config) if learning_rate is None else learning_rate
     return optax.chain(optax.add_decayed_weights(config.weight_decay),
                        optax.sgd(lr, momentum=config.momentum))  # fmt: skip
+
+
+def with_pretrained_resnet(params: dict, resnet_params: dict) -> dict:
+    """Detector `params` with the ResNet trunk (`params["backbone"]["bottom_up"]`) replaced.
+
+    Args:
+        params: `MeshRCNNDetector` parameters.
+        resnet_params: the trunk's parameters, e.g.
+            `resnet_variables_from_torchvision(state_dict, 50, "frozen")["params"]` or
+            `pretrained_backbone_variables("resnet50", "frozen", path)["params"]`.
+
+    Returns:
+        A new parameter dict (the other leaves shared).
+
+    Raises:
+        ValueError: the trees differ in structure or shapes (e.g. another depth, or norm
+            "frozen" statistics given to a "group" model).
+    """
+    if "backbone" not in params or "bottom_up" not in params["backbone"]:
+        raise ValueError("params has no backbone/bottom_up (not a MeshRCNNDetector's params)")
+    old = jax.tree.map(np.shape, dict(params["backbone"]["bottom_up"]))
+    new = jax.tree.map(np.shape, dict(resnet_params))
+    if old != new:
+        raise ValueError("resnet_params does not match the detector's ResNet (structure or "
+                         "shapes differ: depth, width or norm)")  # fmt: skip
+    backbone = {**params["backbone"], "bottom_up": jax.tree.map(jnp.asarray, dict(resnet_params))}
+    return {**params, "backbone": backbone}
