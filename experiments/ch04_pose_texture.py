@@ -9,8 +9,12 @@ silhouette differences + 0.1 * sum of squared RGB differences; the camera positi
 (3.0, 6.9, 2.5); Adam lr 0.05; at most 200 iterations, stop when loss < 800.
 
 ``--starts N`` runs N random starts (radius 3..7) in batches of ``--chunk`` and reports the
-success rate; ``--threshold`` overrides the stopping loss.
-``--quick`` renders 64 x 64 (K = 20 / 10); the threshold scales with the image side.
+success rate; ``--threshold`` overrides the stopping loss, ``--start`` the camera start.
+``--quick`` (a minute) renders 64 x 64 (K = 20 / 10) from a nearer start (dist 4.5, elev 65,
+azim 20; the book's is 5.5 from the target, ~90 Adam steps at lr 0.05) for at most 80
+iterations. The threshold scales with the pixel count (see ``stopping_threshold``); on the
+procedural checkerboard teapot (no ``JAX3D_DATA``) it is 0.6 of the cow's: that scene settles
+at a lower loss (27 vs 42 at 64 x 64), so the cow's number would stop it ~0.6 from the target.
 
     python experiments/ch04_pose_texture.py --quick --out out/ch04_tex
 """
@@ -33,12 +37,15 @@ from ch04_pose_common import (  # noqa: E402
     add_multistart_args,
     camera_from_position,
     cow_mesh,
+    fit_metrics,
     fit_positions,
     phong_renderer,
     print_metrics,
+    quick_start,
     run_multistart,
     save_outputs,
     save_target,
+    stopping_threshold,
     target_position,
 )
 
@@ -53,8 +60,11 @@ from jax3d.renderer import (  # noqa: E402
 )
 from jax3d.utils import enable_compilation_cache  # noqa: E402
 
-START = (3.0, 6.9, 2.5)
+START = (3.0, 6.9, 2.5)  # the book's
 SIGMA = 1e-4
+LR = 0.05
+THRESHOLD = 800.0  # the book's, for its cow at 256 x 256
+PROCEDURAL_SCALE = 0.6  # the checkerboard teapot's converged loss relative to the cow's
 WEIGHTS = (1.0, 0.1)  # silhouette, texture
 
 
@@ -92,11 +102,12 @@ def make_loss(mesh, renderers, target_sil, target_rgb):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="64x64, K=20/10 (seconds)")
+    p.add_argument("--quick", action="store_true",
+                   help="64x64, K=20/10, nearer start, 80 iterations (a minute)")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("out/ch04_pose_texture"))
-    p.add_argument("--iters", type=int, default=None, help="default 200 (25 with --quick)")
+    p.add_argument("--iters", type=int, default=None, help="default 200 (80 with --quick)")
     p.add_argument("--image-size", type=int, default=None, help="override the image side")
-    add_multistart_args(p, 800.0)
+    add_multistart_args(p, THRESHOLD)
     return p.parse_args(argv)
 
 
@@ -104,11 +115,14 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.iters is None:
-        args.iters = 25 if args.quick else 200
+        args.iters = 80 if args.quick else 200
     size, k_sil, k_tex = (64, 20, 10) if args.quick else (256, 100, 50)
     size = args.image_size or size
-    threshold = 800.0 * size / 256 if args.threshold is None else args.threshold
     mesh, source = cow_mesh(args.quick)
+    scale = PROCEDURAL_SCALE if source == "procedural" else 1.0
+    threshold = (stopping_threshold(THRESHOLD, size, scale) if args.threshold is None
+                 else args.threshold)  # fmt: skip
+    start = args.start or (quick_start() if args.quick else START)
     target = target_position(3.0, 50.0, 0.0)
     phong = phong_renderer(size)
     render_phong = jax.jit(lambda m, p: phong(m, cameras=camera_from_position(p)))
@@ -123,20 +137,14 @@ def main(argv=None) -> dict:
         frames.append(np.asarray(render_phong(mesh, pos[0])[0]))
 
     t0 = time.perf_counter()
-    fit = fit_positions(loss_fn, np.asarray([START], np.float32), lr=0.05,
+    fit = fit_positions(loss_fn, np.asarray([start], np.float32), lr=LR,
                         max_iters=args.iters, threshold=threshold,
                         on_iteration=on_iteration, desc="texture")  # fmt: skip
     metrics = {
         "data": source,
         "image_size": size,
         "faces_per_pixel": [k_sil, k_tex],
-        "threshold": threshold,
-        "iterations": int(fit["iterations"][0]),
-        "reached_threshold": bool(fit["iterations"][0] > 0),
-        "final_loss": float(fit["losses"][-1, 0]),
-        "final_position": fit["positions"][0].tolist(),
-        "target_position": target.tolist(),
-        "final_position_error": float(np.linalg.norm(fit["positions"][0] - target)),
+        **fit_metrics(fit, start, target, threshold, LR),
         "seconds": time.perf_counter() - t0,
     }
     if args.starts > 0:

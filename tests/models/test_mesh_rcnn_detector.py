@@ -15,11 +15,14 @@ from jax3d.models.mesh_rcnn import (
     ResNetFPN,
     check_detector_batch,
     detection_postprocess,
+    detector_learning_rate,
     init_detector,
     make_detector_inference,
     make_detector_loss_fn,
+    make_detector_optimizer,
     paste_masks,
     roi_normals,
+    with_pretrained_resnet,
 )
 from jax3d.transforms.roi_frustum import camera_to_roi, roi_to_camera
 
@@ -64,6 +67,31 @@ def test_fpn_params_resnet50():
     trunk = _count(params["bottom_up"])
     assert trunk == 23_508_032 + 2 * 26_560
     assert _count(params) - trunk == 3_344_384
+
+
+def test_with_pretrained_resnet_replaces_the_trunk():
+    """A torchvision-format ResNet-50 state dict lands in backbone/bottom_up (the detector's
+    backbone is a `ResNetFPN`); the other parameters are kept."""
+    from jax3d.models.mesh_rcnn import resnet_variables_from_torchvision
+    from jax3d.models.mesh_rcnn.backbones import _resnet_expected
+
+    images = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
+    shapes = jax.eval_shape(ResNetFPN(50, "frozen").init, jax.random.key(0), images)["params"]
+    params = {"backbone": jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes),
+              "box_head": {"fc1": {"kernel": np.ones((2, 2))}}}  # fmt: skip
+    sd = {}
+    for module, (kind, shape) in _resnet_expected(50).items():
+        leaves = ["weight"] + ([] if kind == "conv" else ["bias", "running_mean", "running_var"])
+        for leaf in leaves:
+            sd[f"{module}.{leaf}"] = np.ones(shape, np.float32)
+    sd["conv1.weight"] = np.random.default_rng(0).normal(size=(64, 3, 7, 7)).astype(np.float32)
+    resnet = resnet_variables_from_torchvision(sd, 50, "frozen")["params"]
+    out = with_pretrained_resnet(params, resnet)
+    np.testing.assert_array_equal(out["backbone"]["bottom_up"]["conv1"]["kernel"],
+                                  sd["conv1.weight"].transpose(2, 3, 1, 0))  # fmt: skip
+    assert out["box_head"] is params["box_head"]
+    with pytest.raises(ValueError, match="does not match"):
+        with_pretrained_resnet(params, resnet_variables_from_torchvision(sd, 50, "group")["params"])
 
 
 def test_check_detector_batch():
@@ -134,9 +162,8 @@ def test_detector_output_and_loss_shapes_tiny():
     images = jax.ShapeDtypeStruct((2, 64, 64, 3), jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.key(0), images)
     assert set(variables) == {"params"}
-    assert {"backbone", "rpn_head", "box_head", "mask_head", "voxel_head", "mesh_stages_0"} == set(
-        variables["params"]
-    )
+    heads = {"backbone", "rpn_head", "box_head", "z_head", "mask_head", "voxel_head"}
+    assert heads | {"mesh_stages_0"} == set(variables["params"])
     d = jax.eval_shape(model.apply, variables, images)
     D, V, F, G, K = 8, c.max_verts, c.max_faces, 24, 8
     expected = {"boxes": (2, D, 4), "classes": (2, D), "scores": (2, D), "valid": (2, D),
@@ -169,8 +196,8 @@ def test_detector_params_authors_config():
     fc = lambda cin, cout: cin * cout + cout  # noqa: E731
     heads = {
         "rpn_head": conv(3, 256, 256) + conv(1, 256, 3) + conv(1, 256, 12),
-        "box_head": fc(7 * 7 * 256, 1024) + fc(1024, 1024) + fc(1024, 10) + fc(1024, 36)
-        + fc(1024, 9),
+        "box_head": fc(7 * 7 * 256, 1024) + fc(1024, 1024) + fc(1024, 10) + fc(1024, 36),
+        "z_head": fc(7 * 7 * 256, 1024) + fc(1024, 1024) + fc(1024, 9),
         "mask_head": 4 * conv(3, 256, 256) + conv(2, 256, 256) + conv(1, 256, 9),
         "voxel_head": 4 * conv(3, 256, 256) + conv(2, 256, 256) + conv(1, 256, 24),
         # bottleneck 256 -> 128, 3 GraphConv (two linears each; input + xyz), offsets
@@ -180,7 +207,18 @@ def test_detector_params_authors_config():
     for name, expected in heads.items():
         assert _count(params[name]) == expected, name
     assert _count(params["backbone"]) == 23_508_032 + 2 * 26_560 + 3_344_384
-    assert _count(params) == 47_174_987
+    assert _count(params) == 61_070_667
+
+
+def test_detector_learning_rate_schedule():
+    c = MeshRCNNDetectorConfig.authors()
+    lr = detector_learning_rate(c)
+    got = [float(lr(t)) for t in (0, 500, 1000, 7999, 8000, 10000, 10999)]
+    np.testing.assert_allclose(got, [0.002, 0.011, 0.02, 0.02, 0.002, 0.0002, 0.0002], rtol=1e-5)
+    opt = make_detector_optimizer(c)
+    p = {"w": jnp.ones(3)}
+    upd, _ = opt.update({"w": jnp.zeros(3)}, opt.init(p), p)
+    np.testing.assert_allclose(upd["w"], -0.002 * 1e-4 * np.ones(3), rtol=1e-5)  # decay only
 
 
 def test_detection_postprocess_hand_made():

@@ -33,13 +33,16 @@ from jax3d.models.mesh_rcnn.model import (
     fill_empty_grids,
     voxels_to_meshes,
 )
-from jax3d.models.mesh_rcnn.rcnn_heads import BoxHead, MaskHead, RPNHead
+from jax3d.models.mesh_rcnn.rcnn_heads import BoxHead, MaskHead, RPNHead, ZHead
 from jax3d.models.mesh_rcnn.rcnn_train import (
     BATCH_KEYS,
     check_detector_batch,
+    detector_learning_rate,
     init_detector,
     make_detector_inference,
     make_detector_loss_fn,
+    make_detector_optimizer,
+    with_pretrained_resnet,
 )
 from jax3d.models.mesh_rcnn.train_step import (
     QUICK_COMPILE,
@@ -65,9 +68,11 @@ __all__ = [
     "check_detector_batch",
     "default_intrinsics",
     "detection_postprocess",
+    "detector_learning_rate",
     "init_detector",
     "make_detector_inference",
     "make_detector_loss_fn",
+    "make_detector_optimizer",
     "paste_masks",
     "roi_normals",
     "FEATURE_DIMS",
@@ -80,6 +85,7 @@ __all__ = [
     "ResNet",
     "VGG16Backbone",
     "VoxelHead",
+    "ZHead",
     "build_backbone",
     "fast_key",
     "fill_empty_grids",
@@ -94,4 +100,5 @@ __all__ = [
     "resnet_variables_from_torchvision",
     "voxels_to_meshes",
     "with_backbone",
+    "with_pretrained_resnet",
 ]

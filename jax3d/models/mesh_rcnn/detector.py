@@ -2,9 +2,10 @@
 
 Images go through `ResNetFPN` (P2..P6); the `RPNHead` scores 3 anchors per location and level
 and `find_top_rpn_proposals` keeps the best boxes (static shapes, under jit); ROIAlign on
-P2..P5 (level by box size, `multilevel_roi_align`) feeds the `BoxHead` (7 x 7: classes, per-class
-deltas and relative depth extents), the `MaskHead` (14 x 14 -> 28 x 28 per class), part 1's
-`VoxelHead` (12 x 12 -> a G = 24 grid) and part 1's `MeshRefinementStage`s (14 x 14).
+P2..P5 (level by box size, `multilevel_roi_align`) feeds the `BoxHead` (7 x 7: classes and
+per-class deltas), the `ZHead` (7 x 7: per-class relative depth extents), the `MaskHead`
+(14 x 14 -> 28 x 28 per class), part 1's `VoxelHead` (12 x 12 -> a G = 24 grid) and part 1's
+`MeshRefinementStage`s (14 x 14).
 
 The voxel and mesh heads work in each ROI's frame (`jax3d.transforms.roi_frustum`, as the
 authors do on Pix3D): the box's viewing frustum between two depths mapped onto [-1, 1]^3 (x
@@ -38,6 +39,7 @@ from jax3d.loss.chamfer import chamfer_distance
 from jax3d.loss.detection import (
     ROI_BOX_TRANSFORM,
     RPN_BOX_TRANSFORM,
+    Matcher,
     fast_rcnn_losses,
     label_and_sample_anchors,
     label_and_sample_proposals,
@@ -50,7 +52,7 @@ from jax3d.models.mesh_rcnn.detector_config import MeshRCNNDetectorConfig
 from jax3d.models.mesh_rcnn.fpn import FPN_STRIDES, ResNetFPN
 from jax3d.models.mesh_rcnn.heads import MeshRefinementStage, VoxelHead, mesh_edges_flat
 from jax3d.models.mesh_rcnn.model import fill_empty_grids
-from jax3d.models.mesh_rcnn.rcnn_heads import BoxHead, MaskHead, RPNHead, select_class
+from jax3d.models.mesh_rcnn.rcnn_heads import BoxHead, MaskHead, RPNHead, ZHead, select_class
 from jax3d.ops.cubify import cubify_padded
 from jax3d.ops.detection import (
     AnchorGenerator,
@@ -225,8 +227,8 @@ def _edge_loss_per_mesh(verts, edges, num_meshes):
 
 
 def _masked_mean(values, mask):
-    mask = mask.astype(values.dtype)
-    return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+    total = jnp.sum(jnp.where(mask, values, 0.0))
+    return total / jnp.maximum(jnp.sum(mask.astype(values.dtype)), 1.0)
 
 
 def _gather(x, idx):
@@ -238,7 +240,7 @@ class MeshRCNNDetector(nn.Module):
     """The full Mesh R-CNN configured by a `MeshRCNNDetectorConfig` (see the module docstring).
 
     Parameters: `backbone` (`ResNetFPN`: `bottom_up` is the torchvision ResNet), `rpn_head`,
-    `box_head`, `mask_head`, `voxel_head`, `mesh_stages_0` ... .
+    `box_head`, `z_head`, `mask_head`, `voxel_head`, `mesh_stages_0` ... .
     """
 
     config: MeshRCNNDetectorConfig
@@ -249,6 +251,7 @@ class MeshRCNNDetector(nn.Module):
                                   c.fpn_dim)  # fmt: skip
         self.rpn_head = RPNHead(len(c.anchor_aspect_ratios))
         self.box_head = BoxHead(c.num_classes, c.box_num_fc, c.box_fc_dim)
+        self.z_head = ZHead(c.num_classes, c.z_num_fc, c.z_fc_dim)
         self.mask_head = MaskHead(c.num_classes, c.mask_num_conv, c.mask_conv_dim)
         self.voxel_head = VoxelHead(c.voxel_size, c.voxel_num_conv, c.voxel_conv_dim)
         self.mesh_stages = [MeshRefinementStage(c.graph_conv_dim, c.num_graph_convs, "normal")
@@ -331,9 +334,9 @@ class MeshRCNNDetector(nn.Module):
         K = jnp.broadcast_to(K, (B, 3, 3))
         feats = self.backbone(images)
         _, _, _, props = self._rpn(feats, train=False)
-        cls_logits, deltas, dz = self.box_head(
-            self._pool(feats, props.boxes, c.box_pooler_resolution)
-        )
+        box_in = self._pool(feats, props.boxes, c.box_pooler_resolution)
+        cls_logits, deltas = self.box_head(box_in)
+        dz = self.z_head(box_in)
         boxes, scores, classes, valid, src = detection_postprocess(
             cls_logits, deltas, props.boxes, props.valid, S, score_thresh=c.score_thresh,
             nms_thresh=c.test_nms_thresh, max_detections=c.detections_per_image,
@@ -393,22 +396,26 @@ class MeshRCNNDetector(nn.Module):
         feats = self.backbone(images)
         anchors, logits, deltas, props = self._rpn(feats, train=True)
         gt_labels, matched = label_and_sample_anchors(
-            anchors, gt_boxes, gt_valid, key=k_rpn, batch_size_per_image=c.rpn_batch_size_per_image,
+            anchors, gt_boxes, gt_valid, key=k_rpn,
+            matcher=Matcher(c.rpn_iou_thresholds, c.rpn_iou_labels, True),
+            batch_size_per_image=c.rpn_batch_size_per_image,
             positive_fraction=c.rpn_positive_fraction,
         )  # fmt: skip
         losses = dict(rpn_losses(anchors, logits, deltas, gt_labels, matched,
-                                 batch_size_per_image=c.rpn_batch_size_per_image))  # fmt: skip
+                                 batch_size_per_image=c.rpn_batch_size_per_image,
+                                 smooth_l1_beta=c.rpn_smooth_l1_beta))  # fmt: skip
 
         s = label_and_sample_proposals(
             props.boxes, props.valid, gt_boxes, gt_classes, gt_valid, key=k_roi, num_classes=Kc,
+            matcher=Matcher(c.roi_iou_thresholds, c.roi_iou_labels, False),
             batch_size_per_image=c.roi_batch_size_per_image,
             positive_fraction=c.roi_positive_fraction,
         )  # fmt: skip
-        cls_logits, box_deltas, dz = self.box_head(
-            self._pool(feats, s.boxes, c.box_pooler_resolution)
-        )
+        box_in = self._pool(feats, s.boxes, c.box_pooler_resolution)
+        cls_logits, box_deltas = self.box_head(box_in)
+        dz = self.z_head(box_in)
         losses.update(fast_rcnn_losses(cls_logits, box_deltas, s.boxes, s.gt_classes, s.gt_boxes,
-                                       s.valid))  # fmt: skip
+                                       s.valid, smooth_l1_beta=c.box_smooth_l1_beta))  # fmt: skip
         fg_all = s.valid & (s.gt_classes >= 0) & (s.gt_classes < Kc)
 
         # Depth extents, relative to the proposal's height.
@@ -417,8 +424,8 @@ class MeshRCNNDetector(nn.Module):
         h = jnp.maximum(s.boxes[..., 3] - s.boxes[..., 1], 1.0)
         gt_dz = (zr[..., 1] - zr[..., 0]) / zc * Kmat[:, None, 1, 1] / h
         pred_dz = select_class(dz, s.gt_classes)
-        losses["loss_z"] = c.z_loss_weight * _masked_mean(smooth_l1_loss(pred_dz, gt_dz, 0.0),
-                                                          fg_all)  # fmt: skip
+        z_l1 = smooth_l1_loss(pred_dz, gt_dz, c.z_smooth_l1_beta)
+        losses["loss_z"] = c.z_loss_weight * _masked_mean(z_l1, fg_all)
 
         # Masks on every sampled foreground ROI (they come first: `subsample_labels`).
         F = c.num_fg_rois
@@ -449,6 +456,7 @@ class MeshRCNNDetector(nn.Module):
         pts = _gather(jnp.asarray(batch["points"], jnp.float32), mi)
         nrm = _gather(jnp.asarray(batch["normals"], jnp.float32), mi)
         gt_pts = camera_to_roi(pts, boxes_safe, Kmat[:, None], zr_m)
+        gt_pts = jnp.clip(gt_pts, -c.gt_coord_thresh, c.gt_coord_thresh)
         gt_nrm = roi_normals(pts, nrm, boxes_safe, Kmat[:, None], zr_m)
         P = pts.shape[2]
         gt_pts, gt_nrm = gt_pts.reshape(B * R, P, 3), gt_nrm.reshape(B * R, P, 3)

@@ -35,15 +35,20 @@ class MeshRCNNDetectorConfig:
 
     RPN: anchor_sizes per level P2..P6 and anchor_aspect_ratios (3 anchors per location);
         rpn_pre_nms_topk / rpn_post_nms_topk for (train, test); rpn_nms_thresh;
-        rpn_batch_size_per_image, rpn_positive_fraction.
+        rpn_batch_size_per_image, rpn_positive_fraction; rpn_iou_thresholds / rpn_iou_labels
+        (the authors': anchors below IoU 0.2 ignored, background in [0.2, 0.5), foreground
+        from 0.7); rpn_smooth_l1_beta (0.111).
 
-    ROI heads: roi_batch_size_per_image S and roi_positive_fraction (at most
-        floor(S * fraction) foreground ROIs: the mask head trains on these); pooler_sampling_ratio
+    ROI heads: roi_batch_size_per_image S (64) and roi_positive_fraction (at most
+        floor(S * fraction) foreground ROIs: the mask head trains on these); roi_iou_thresholds /
+        roi_iou_labels (proposals below IoU 0.2 ignored, foreground from 0.5);
+        box_smooth_l1_beta (1.0); pooler_sampling_ratio
         (fixed, static shapes); box_pooler_resolution (7), box_num_fc / box_fc_dim (2 x 1024);
         mask_pooler_resolution (14), mask_num_conv / mask_conv_dim (4 x 256; masks 2x the
         pooler: 28 x 28 per class).
 
-    Depth (the authors' z head, "wpreddz"): z_loss_weight. Each ROI predicts, per class, the
+    Depth (the authors' z head, "wpreddz"): z_num_fc / z_fc_dim (2 x 1024 on its own 7 x 7
+        features), z_loss_weight (1.0), z_smooth_l1_beta (1.0). Each ROI predicts, per class, the
         relative depth extent `dz = (z_far - z_near) / z_centre * f_y / box_height` of its
         object; at inference it gives the ROI frame's depth range around a chosen centre depth.
 
@@ -56,7 +61,13 @@ class MeshRCNNDetectorConfig:
         mesh_rois_per_image, how many of the foreground ROIs per image the voxel and mesh heads
         train on (static); gt_num_samples is the number of ground-truth points per instance the
         batch carries (P, informative), pred_num_samples the points sampled on predicted
-        meshes; chamfer_weight, normal_weight, edge_weight (1, 0.1, 1).
+        meshes; chamfer_weight, normal_weight, edge_weight (1, 0.1, 1); gt_coord_thresh (5.0):
+        ground-truth points are clamped to [-t, t] in the proposal's ROI frame (the authors'
+        GT_COORD_THRESH, against far points of boxes that cut the object).
+
+    Solver (`make_detector_optimizer`; the authors' Pix3D schedule): SGD with momentum, base_lr
+        0.02, weight_decay 1e-4, a linear warm-up over warmup_iters (1000) from warmup_factor
+        (0.1) times the rate, x0.1 at each of steps (8000, 10000), max_iter (11000).
 
     Inference: score_thresh (0.05), test_nms_thresh (0.5), detections_per_image D (100).
     """
@@ -75,8 +86,14 @@ class MeshRCNNDetectorConfig:
     rpn_nms_thresh: float = 0.7
     rpn_batch_size_per_image: int = 256
     rpn_positive_fraction: float = 0.5
-    roi_batch_size_per_image: int = 512
+    rpn_iou_thresholds: tuple[float, ...] = (0.2, 0.5, 0.7)
+    rpn_iou_labels: tuple[int, ...] = (-1, 0, -1, 1)
+    rpn_smooth_l1_beta: float = 0.111
+    roi_batch_size_per_image: int = 64
     roi_positive_fraction: float = 0.25
+    roi_iou_thresholds: tuple[float, ...] = (0.2, 0.5)
+    roi_iou_labels: tuple[int, ...] = (-1, 0, 1)
+    box_smooth_l1_beta: float = 1.0
     pooler_sampling_ratio: int = 2
     box_pooler_resolution: int = 7
     box_num_fc: int = 2
@@ -84,7 +101,10 @@ class MeshRCNNDetectorConfig:
     mask_pooler_resolution: int = 14
     mask_num_conv: int = 4
     mask_conv_dim: int = 256
+    z_num_fc: int = 2
+    z_fc_dim: int = 1024
     z_loss_weight: float = 1.0
+    z_smooth_l1_beta: float = 1.0
     voxel_pooler_resolution: int = 12
     voxel_size: int = 24
     voxel_num_conv: int = 4
@@ -104,9 +124,17 @@ class MeshRCNNDetectorConfig:
     chamfer_weight: float = 1.0
     normal_weight: float = 0.1
     edge_weight: float = 1.0
+    gt_coord_thresh: float = 5.0
     score_thresh: float = 0.05
     test_nms_thresh: float = 0.5
     detections_per_image: int = 100
+    base_lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_iters: int = 1000
+    warmup_factor: float = 0.1
+    steps: tuple[int, ...] = (8000, 10000)
+    max_iter: int = 11000
 
     def __post_init__(self):
         if self.resnet_depth not in _DEPTHS:
@@ -116,6 +144,11 @@ class MeshRCNNDetectorConfig:
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a positive multiple of 32, got "
                              f"{self.image_size}")  # fmt: skip
+        for name in ("rpn", "roi"):
+            t, lab = getattr(self, f"{name}_iou_thresholds"), getattr(self, f"{name}_iou_labels")
+            if len(lab) != len(t) + 1 or list(t) != sorted(t):
+                raise ValueError(f"{name}_iou_labels needs one label more than the increasing "
+                                 f"{name}_iou_thresholds, got {t} and {lab}")  # fmt: skip
         if len(self.anchor_sizes) != 5:
             raise ValueError(f"anchor_sizes needs 5 levels (P2..P6), got {self.anchor_sizes}")
         if self.voxel_size < 2 or self.voxel_size % 2:
@@ -126,7 +159,8 @@ class MeshRCNNDetectorConfig:
         if not 0.0 < self.cubify_thresh < 1.0:
             raise ValueError(f"cubify_thresh must be in (0, 1), got {self.cubify_thresh}")
         for name in ("num_classes", "fpn_dim", "roi_batch_size_per_image", "box_fc_dim",
-                     "mask_conv_dim", "voxel_conv_dim", "num_stages", "num_graph_convs",
+                     "z_fc_dim", "mask_conv_dim", "voxel_conv_dim", "num_stages",
+                     "num_graph_convs",
                      "graph_conv_dim", "max_verts", "max_faces", "mesh_rois_per_image",
                      "gt_num_samples", "pred_num_samples", "detections_per_image",
                      "pooler_sampling_ratio", "rpn_batch_size_per_image"):  # fmt: skip
@@ -161,16 +195,18 @@ class MeshRCNNDetectorConfig:
     @classmethod
     def tiny(cls, **changes) -> MeshRCNNDetectorConfig:
         """The same model sized for a CPU and tests: 64 px, a ResNet of width 32 with one basic
-        block per stage and GroupNorm, FPN 32, anchors 8..128 px, 64 ROIs per image, heads of
-        width 32 / 64, G = 24 voxels (as the authors'), one refinement stage on meshes of up to
-        1024 vertices, 2 mesh ROIs per image, 256 points per mesh term, 8 detections."""
+        block per stage and GroupNorm, FPN 32, anchors 8..128 px, 32 ROIs per image, heads of
+        width 32 / 64 (one FC layer in the depth head), G = 24 voxels (as the authors'), one
+        refinement stage on meshes of up to 1024 vertices, 2 mesh ROIs per image, 256 points
+        per mesh term, 8 detections."""
         base = dict(image_size=64, num_classes=8, resnet_depth=18, norm="group",
                     resnet_width=32, resnet_blocks=(1, 1, 1, 1), fpn_dim=32,
                     anchor_sizes=((8,), (16,), (32,), (64,), (128,)),
                     rpn_pre_nms_topk=(200, 100), rpn_post_nms_topk=(100, 50),
                     rpn_batch_size_per_image=64, roi_batch_size_per_image=32,
-                    box_fc_dim=64, mask_num_conv=2, mask_conv_dim=32, voxel_num_conv=2,
-                    voxel_conv_dim=32, num_stages=1, num_graph_convs=2, graph_conv_dim=32,
+                    box_fc_dim=64, z_num_fc=1, z_fc_dim=32, mask_num_conv=2, mask_conv_dim=32,
+                    voxel_num_conv=2, voxel_conv_dim=32, num_stages=1, num_graph_convs=2,
+                    graph_conv_dim=32,
                     max_verts=1024, max_faces=2048, mesh_rois_per_image=2, gt_num_samples=256,
                     pred_num_samples=256, detections_per_image=8)  # fmt: skip
         return cls(**{**base, **changes})

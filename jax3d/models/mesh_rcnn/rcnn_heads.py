@@ -7,9 +7,10 @@ weights); outputs are flattened in the order of `jax3d.ops.detection.AnchorGener
 
 `BoxHead`: the flattened 7x7 ROI features through `num_fc` x (Dense(fc_dim), ReLU)
 (`FastRCNNConvFCHead`, c2_xavier_fill), then `FastRCNNOutputLayers`: class logits (K + 1,
-background last, normal(0.01)) and per-class deltas (4 K, normal(0.001)); plus the authors' depth
-predictor (`z_pred`, per-class relative depth extents dz, K outputs) on the same features (the
-authors use a separate 2 x FC head; see docs/mesh_rcnn.md).
+background last, normal(0.01)) and per-class deltas (4 K, normal(0.001)).
+
+`ZHead`: the authors' depth head (`FastRCNNFCHead`): the same FC trunk on its own, then per-class
+relative depth extents dz (K outputs, normal(0.001)).
 
 `MaskHead`: `num_conv` x (3x3 conv, ReLU) and a 2x2 stride-2 transposed convolution (ReLU) to
 (2 S, 2 S), then a 1x1 convolution to K per-class mask logits (`MaskRCNNConvUpsampleHead`,
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 
 from jax3d.models.mesh_rcnn.fpn import c2_xavier_fill
 
-__all__ = ["BoxHead", "MaskHead", "RPNHead", "select_class"]
+__all__ = ["BoxHead", "MaskHead", "RPNHead", "ZHead", "select_class"]
 
 _msra = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # c2_msra_fill
 
@@ -52,9 +53,15 @@ class RPNHead(nn.Module):
         return logits, deltas
 
 
+def _fc_trunk(x, num_fc, fc_dim):
+    x = x.reshape(x.shape[:-3] + (-1,))
+    for k in range(num_fc):
+        x = nn.relu(nn.Dense(fc_dim, kernel_init=c2_xavier_fill, name=f"fc{k + 1}")(x))
+    return x
+
+
 class BoxHead(nn.Module):
-    """Call: (..., S, S, C) ROI features -> class logits (..., K + 1), deltas (..., 4 K),
-    dz (..., K)."""
+    """Call: (..., S, S, C) ROI features -> class logits (..., K + 1), deltas (..., 4 K)."""
 
     num_classes: int
     num_fc: int = 2
@@ -62,14 +69,25 @@ class BoxHead(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = x.reshape(x.shape[:-3] + (-1,))
-        for k in range(self.num_fc):
-            x = nn.relu(nn.Dense(self.fc_dim, kernel_init=c2_xavier_fill, name=f"fc{k + 1}")(x))
+        x = _fc_trunk(x, self.num_fc, self.fc_dim)
         K = self.num_classes
         logits = nn.Dense(K + 1, kernel_init=nn.initializers.normal(0.01), name="cls_score")(x)
         deltas = nn.Dense(4 * K, kernel_init=nn.initializers.normal(0.001), name="bbox_pred")(x)
-        dz = nn.Dense(K, kernel_init=nn.initializers.normal(0.001), name="z_pred")(x)
-        return logits, deltas, dz
+        return logits, deltas
+
+
+class ZHead(nn.Module):
+    """Call: (..., S, S, C) ROI features -> per-class relative depth extents dz (..., K)."""
+
+    num_classes: int
+    num_fc: int = 2
+    fc_dim: int = 1024
+
+    @nn.compact
+    def __call__(self, x):
+        x = _fc_trunk(x, self.num_fc, self.fc_dim)
+        return nn.Dense(self.num_classes, kernel_init=nn.initializers.normal(0.001),
+                        name="z_pred")(x)  # fmt: skip
 
 
 class MaskHead(nn.Module):

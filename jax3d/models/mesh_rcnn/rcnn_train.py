@@ -31,8 +31,10 @@ ground-truth voxels are resampled from the instance's box to the proposal's
 (`resample_roi_grid`), its surface samples mapped by `camera_to_roi` with the instance's `zrange`
 and the normals by the map's inverse-transpose Jacobian (`detector.roi_normals`).
 
-`init_detector(config, key)` makes the parameters; `make_detector_inference(config)` a jitted
-`infer(params, images, K, zcenter) -> Detections`.
+`init_detector(config, key)` makes the parameters; `make_detector_optimizer(config)` the
+authors' solver (SGD with momentum and weight decay, Detectron2's warm-up multi-step
+schedule); `make_detector_inference(config)` a jitted `infer(params, images, K, zcenter) ->
+Detections`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 from jax3d.models.mesh_rcnn.detector import MeshRCNNDetector
 from jax3d.models.mesh_rcnn.detector_config import MeshRCNNDetectorConfig
@@ -50,9 +54,12 @@ from jax3d.models.mesh_rcnn.train_step import fast_key
 __all__ = [
     "BATCH_KEYS",
     "check_detector_batch",
+    "detector_learning_rate",
     "init_detector",
     "make_detector_inference",
     "make_detector_loss_fn",
+    "make_detector_optimizer",
+    "with_pretrained_resnet",
 ]
 
 BATCH_KEYS = ("images", "K", "valid", "boxes", "classes", "masks", "voxels", "zrange", "points",
@@ -127,3 +134,56 @@ def make_detector_inference(
         return model.apply({"params": params}, images, K, zcenter, only_highest)
 
     return infer
+
+
+def detector_learning_rate(config: MeshRCNNDetectorConfig) -> optax.Schedule:
+    """Detectron2's `WarmupMultiStepLR` (linear warm-up): at step t,
+    `base_lr * w(t) * 0.1^(number of steps <= t)` with `w(t) = f (1 - a) + a`, `a = t /
+    warmup_iters` during the warm-up (f = `warmup_factor`) and 1 after."""
+    base, n, f = float(config.base_lr), int(config.warmup_iters), float(config.warmup_factor)
+    steps = tuple(int(s) for s in config.steps)
+
+    def schedule(step):
+        t = jnp.asarray(step, jnp.float32)
+        a = jnp.minimum(t / max(n, 1), 1.0)
+        warm = jnp.where(t < n, f * (1.0 - a) + a, 1.0)
+        drops = sum((t >= s).astype(jnp.float32) for s in steps) if steps else 0.0
+        return base * warm * 0.1**drops
+
+    return schedule
+
+
+def make_detector_optimizer(config: MeshRCNNDetectorConfig, learning_rate=None):
+    """The authors' solver: SGD (momentum `config.momentum`) with weight decay
+    `config.weight_decay` on every parameter, at `detector_learning_rate(config)` (or the given
+    rate / schedule)."""
+    lr = detector_learning_rate(config) if learning_rate is None else learning_rate
+    return optax.chain(optax.add_decayed_weights(config.weight_decay),
+                       optax.sgd(lr, momentum=config.momentum))  # fmt: skip
+
+
+def with_pretrained_resnet(params: dict, resnet_params: dict) -> dict:
+    """Detector `params` with the ResNet trunk (`params["backbone"]["bottom_up"]`) replaced.
+
+    Args:
+        params: `MeshRCNNDetector` parameters.
+        resnet_params: the trunk's parameters, e.g.
+            `resnet_variables_from_torchvision(state_dict, 50, "frozen")["params"]` or
+            `pretrained_backbone_variables("resnet50", "frozen", path)["params"]`.
+
+    Returns:
+        A new parameter dict (the other leaves shared).
+
+    Raises:
+        ValueError: the trees differ in structure or shapes (e.g. another depth, or norm
+            "frozen" statistics given to a "group" model).
+    """
+    if "backbone" not in params or "bottom_up" not in params["backbone"]:
+        raise ValueError("params has no backbone/bottom_up (not a MeshRCNNDetector's params)")
+    old = jax.tree.map(np.shape, dict(params["backbone"]["bottom_up"]))
+    new = jax.tree.map(np.shape, dict(resnet_params))
+    if old != new:
+        raise ValueError("resnet_params does not match the detector's ResNet (structure or "
+                         "shapes differ: depth, width or norm)")  # fmt: skip
+    backbone = {**params["backbone"], "bottom_up": jax.tree.map(jnp.asarray, dict(resnet_params))}
+    return {**params, "backbone": backbone}
