@@ -9,6 +9,11 @@ image w.r.t. the camera position (the ch04 pose-fitting step). Median of >= 5 ru
 jit warm-up (``block_until_ready``), peak RSS, machine.
 
     python benchmarks/bm_render.py [--repeats 5] [--quick]
+    python benchmarks/bm_render.py --silhouette [--size 128]
+
+``--silhouette`` times one soft-silhouette pose step instead (ico_sphere(4), K = 50, sigma =
+1e-4, the value and gradient of the squared difference to a target w.r.t. the camera
+position) run eagerly and under ``jax.jit``: first call (compilation included) and median.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from jax3d.renderer import (
     PointLights,
     RasterizationSettings,
     SoftPhongShader,
+    SoftSilhouetteShader,
     TexturesUV,
     look_at_rotation,
 )
@@ -73,11 +79,44 @@ def camera_at(position):
     return FoVPerspectiveCameras(R=R, T=-jnp.einsum("bji,bj->bi", R, position[None]))
 
 
+def silhouette_step(size: int, repeats: int) -> None:
+    """Eager vs jitted soft-silhouette pose step (value and gradient), first call and median."""
+    verts, faces = ico_sphere_verts_faces(4)
+    mesh = Meshes([verts], [faces])
+    settings = RasterizationSettings(image_size=size, faces_per_pixel=50,
+                                     blur_radius=math.log(1 / 1e-4 - 1) * 1e-4)  # fmt: skip
+    renderer = MeshRenderer(MeshRasterizer(None, settings),
+                            SoftSilhouetteShader(BlendParams(1e-4, 1e-4)))  # fmt: skip
+    pos = jnp.asarray([-1.35, 0.47, -2.34])
+    target = renderer(mesh, cameras=camera_at(pos + 0.05))[..., 3]
+
+    def loss(q):
+        return jnp.sum((renderer(mesh, cameras=camera_at(q))[..., 3] - target) ** 2)
+
+    step = jax.value_and_grad(loss)
+    print(f"machine: {machine()}")
+    print(f"scene: ico_sphere(4), 5120 faces, {size}x{size}, K=50, soft silhouette step")
+    for label, fn in [("eager", step), ("jit", jax.jit(step))]:
+        start = time.perf_counter()
+        jax.block_until_ready(fn(pos))
+        first = time.perf_counter() - start
+        t = timeit(lambda fn=fn: fn(pos), repeats)
+        print(f"silhouette step {label:5s} first call {first:6.1f} s  median "
+              f"{t['median_ms']:8.1f} ms (min {t['min_ms']:.1f}, max {t['max_ms']:.1f})")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="64x64, 2 repeats")
+    p.add_argument("--silhouette", action="store_true",
+                   help="eager vs jitted soft-silhouette pose step instead")
+    p.add_argument("--size", type=int, default=128, help="image size of --silhouette")
     args = p.parse_args(argv)
+    if args.silhouette:
+        silhouette_step(args.size, max(args.repeats, 5))
+        return
     size, repeats = (64, 2) if args.quick else (256, max(args.repeats, 5))
     mesh, name = scene_mesh()
     settings = RasterizationSettings(image_size=size, faces_per_pixel=50,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -77,16 +78,24 @@ def _default_z_clip(cameras, perspective_correct):
     return jnp.min(znear) / 2.0
 
 
+@struct.dataclass
 class MeshRasterizer:
     """Rasterize world-space ``Meshes`` seen by ``cameras`` into :class:`Fragments`.
 
     ``MeshRasterizer(cameras, raster_settings)(meshes, **kwargs)``; ``kwargs`` may override
     ``cameras=``, ``raster_settings=`` and camera fields (``R=``, ``T=``, ...), like PyTorch3D.
+    A frozen pytree: ``cameras`` are its leaves, ``raster_settings`` static, so a rasterizer
+    (or a renderer holding one) can be an argument of a jitted or vmapped function; change it
+    with ``rasterizer.replace(cameras=...)``.
     """
 
-    def __init__(self, cameras=None, raster_settings: RasterizationSettings | None = None):
-        self.cameras = cameras
-        self.raster_settings = raster_settings or RasterizationSettings()
+    cameras: Any = None
+    raster_settings: RasterizationSettings | None = struct.field(pytree_node=False,
+                                                                 default=None)
+
+    def __post_init__(self):
+        if self.raster_settings is None:
+            object.__setattr__(self, "raster_settings", RasterizationSettings())
 
     def transform(self, meshes_world, **kwargs):
         """Meshes with verts in NDC: x, y from ``cameras.transform_points_ndc``, z = view depth.

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
+from flax import struct
 
 __all__ = ["MeshRenderer", "MeshRendererWithFragments"]
 
 
+@struct.dataclass
 class MeshRenderer:
     """``MeshRenderer(rasterizer, shader)(meshes_world, **kwargs)`` -> ``(N, H, W, 4)`` images.
 
     ``kwargs`` reach both the rasterizer and the shader, so a call may override ``cameras=``,
     ``R=``, ``T=``, ``raster_settings=``, ``lights=``, ``materials=``, ``blend_params=``
-    (PyTorch3D's behaviour). Pure: the same inputs give the same images, and the call is
-    jittable when the meshes, cameras and overrides are passed as arguments of the jitted
-    function.
+    (PyTorch3D's behaviour). Pure: the same inputs give the same images. A frozen pytree (its
+    rasterizer's cameras, its shader's cameras, lights and materials are the leaves; settings
+    and blend parameters are static), so the renderer itself can be an argument of a jitted
+    function or be vmapped, e.g. over cameras; change it with ``replace``.
     """
 
-    def __init__(self, rasterizer, shader):
-        if not callable(rasterizer) or not callable(shader):
+    rasterizer: Any
+    shader: Any
+
+    def __post_init__(self):
+        if not callable(self.rasterizer) or not callable(self.shader):
             raise TypeError("rasterizer and shader must be callables (MeshRasterizer, a shader)")
-        self.rasterizer = rasterizer
-        self.shader = shader
 
     def __call__(self, meshes_world, **kwargs) -> jax.Array:
         """RGBA images (N, H, W, 4) float32 of ``meshes_world`` (N meshes)."""
@@ -31,6 +37,7 @@ class MeshRenderer:
     forward = __call__
 
 
+@struct.dataclass
 class MeshRendererWithFragments(MeshRenderer):
     """Like :class:`MeshRenderer` but returns ``(images (N, H, W, 4), fragments)``."""
 

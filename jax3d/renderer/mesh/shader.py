@@ -9,8 +9,11 @@ Every shader returns ``(N, H, W, 4) float32`` RGBA.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from jax3d.renderer.blending import (
     BlendParams,
@@ -37,14 +40,26 @@ __all__ = [
 _CAMERA_FIELDS = ("R", "T")
 
 
+@struct.dataclass
 class ShaderBase:
-    """Holds the defaults; subclasses implement ``_colors`` and ``_blend``."""
+    """Holds the defaults; subclasses implement ``_colors`` and ``_blend``.
 
-    def __init__(self, cameras=None, lights=None, materials=None, blend_params=None):
-        self.cameras = cameras
-        self.lights = lights if lights is not None else PointLights()
-        self.materials = materials if materials is not None else Materials()
-        self.blend_params = blend_params if blend_params is not None else BlendParams()
+    A frozen pytree: ``cameras``, ``lights`` and ``materials`` are its leaves,
+    ``blend_params`` (hashable settings) static; change it with ``shader.replace(...)``.
+    """
+
+    cameras: Any = None
+    lights: Any = None
+    materials: Any = None
+    blend_params: BlendParams | None = struct.field(pytree_node=False, default=None)
+
+    def __post_init__(self):
+        if self.lights is None:
+            object.__setattr__(self, "lights", PointLights())
+        if self.materials is None:
+            object.__setattr__(self, "materials", Materials())
+        if self.blend_params is None:
+            object.__setattr__(self, "blend_params", BlendParams())
         if not isinstance(self.blend_params, BlendParams):
             raise TypeError("blend_params must be a BlendParams")
 
@@ -101,34 +116,41 @@ def _shaded(shading, fragments, meshes, setup, textured):
     return shade_fragments(shade, fragments, meshes, rest)
 
 
+@struct.dataclass
 class _Phong(ShaderBase):
     def _colors(self, fragments, meshes, kwargs):
         setup = self._setup(fragments, meshes, kwargs)
         return _shaded(phong_shading, fragments, meshes, setup, textured=True)
 
 
+@struct.dataclass
 class _Gouraud(ShaderBase):
     def _colors(self, fragments, meshes, kwargs):
         setup = self._setup(fragments, meshes, kwargs)
         return _shaded(gouraud_shading, fragments, meshes, setup, textured=False)
 
 
+@struct.dataclass
 class HardPhongShader(_Phong):
     """Phong shading (per-pixel lighting) of the nearest face; background where empty."""
 
 
+@struct.dataclass
 class SoftPhongShader(_SoftBlend, _Phong):
     """Phong shading blended over the K faces with :func:`softmax_rgb_blend`."""
 
 
+@struct.dataclass
 class HardGouraudShader(_Gouraud):
     """Gouraud shading (per-vertex lighting, ``TexturesVertex``) of the nearest face."""
 
 
+@struct.dataclass
 class SoftGouraudShader(_SoftBlend, _Gouraud):
     """Gouraud shading blended with :func:`softmax_rgb_blend`."""
 
 
+@struct.dataclass
 class HardFlatShader(ShaderBase):
     """Flat shading (one normal per face) of the nearest face."""
 
@@ -137,13 +159,24 @@ class HardFlatShader(ShaderBase):
         return _shaded(flat_shading, fragments, meshes, setup, textured=True)
 
 
-class SoftSilhouetteShader(ShaderBase):
+@struct.dataclass
+class SoftSilhouetteShader:
     """Soft silhouette: RGB = 1, alpha = ``1 - prod_k (1 - sigmoid(-d_k / sigma))``
-    (:func:`sigmoid_alpha_blend`). Needs no cameras, lights or textures."""
+    (:func:`sigmoid_alpha_blend`). Needs no cameras, lights or textures: PyTorch3D's
+    ``SoftSilhouetteShader(blend_params=None)``, a frozen pytree with no leaves."""
 
-    def _colors(self, fragments, meshes, kwargs):
-        return jnp.ones_like(fragments.bary_coords)
+    blend_params: BlendParams | None = struct.field(pytree_node=False, default=None)
 
-    def _blend(self, colors, fragments, kwargs):
+    def __post_init__(self):
+        if self.blend_params is None:
+            object.__setattr__(self, "blend_params", BlendParams())
+        if not isinstance(self.blend_params, BlendParams):
+            raise TypeError(f"blend_params must be a BlendParams, got {self.blend_params!r}")
+
+    def __call__(self, fragments, meshes=None, **kwargs) -> jax.Array:
+        """RGBA images (N, H, W, 4) float32 from ``fragments`` (N, H, W, K)."""
+        colors = jnp.ones_like(fragments.bary_coords)
         return sigmoid_alpha_blend(colors, fragments,
                                    kwargs.get("blend_params", self.blend_params))  # fmt: skip
+
+    forward = __call__

@@ -6,7 +6,10 @@ and ``ptclds`` (C, P) float32 packed features, and return images (N, C, H, W) fl
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
+from flax import struct
 
 __all__ = [
     "AlphaCompositor",
@@ -84,11 +87,11 @@ def _add_background_color(fragments, images, background_color):
     return jnp.where(empty, bg[None, :, None, None], images)
 
 
+@struct.dataclass
 class AlphaCompositor:
     """``AlphaCompositor(background_color=None)(fragments, alphas, ptclds) -> (N, C, H, W)``."""
 
-    def __init__(self, background_color=None):
-        self.background_color = background_color
+    background_color: Any = None  # a pytree leaf: None, a scalar or (C,)
 
     def __call__(self, fragments, alphas, ptclds, **kwargs):
         bg = kwargs.get("background_color", self.background_color)
@@ -97,11 +100,11 @@ class AlphaCompositor:
     forward = __call__
 
 
+@struct.dataclass
 class NormWeightedCompositor:
     """Normalised weighted sum of the K points' features, optional background colour."""
 
-    def __init__(self, background_color=None):
-        self.background_color = background_color
+    background_color: Any = None  # a pytree leaf: None, a scalar or (C,)
 
     def __call__(self, fragments, alphas, ptclds, **kwargs):
         bg = kwargs.get("background_color", self.background_color)

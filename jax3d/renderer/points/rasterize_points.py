@@ -119,6 +119,8 @@ def _point_counts(points, num_points, radius, *, image_size, bin_size):
 def check_radius(radius) -> None:
     """``ValueError`` unless every value of ``radius`` (a scalar or an array) is >= 0 (NaN
     fails too). A traced radius (under ``jit``) cannot be inspected and is not checked."""
+    if not isinstance(radius, (int, float, list, tuple, np.ndarray, np.generic, jax.Array)):
+        return  # e.g. a placeholder leaf while JAX rebuilds settings from their pytree
     if any(isinstance(r, jax.core.Tracer) for r in jax.tree.leaves(radius)):
         return
     try:

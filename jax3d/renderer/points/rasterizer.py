@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,19 +25,20 @@ class PointFragments:
     dists: jax.Array
 
 
-@dataclasses.dataclass(frozen=True)
+@struct.dataclass
 class PointsRasterizationSettings:
     """Point rasterization settings; ``radius`` is a float or a per-point array (packed
     (P_packed,) or padded (N, P)), every value >= 0: checked at construction (ValueError)
     unless it is traced (settings built inside ``jit``), where no value can be inspected and a
     negative radius draws nothing. ``max_points_per_bin`` must be None or a positive int.
-    Other fields as :func:`rasterize_points`."""
+    Other fields as :func:`rasterize_points`. A frozen pytree whose one leaf is ``radius``
+    (possibly per point); the other fields are static."""
 
-    image_size: int | tuple[int, int] = 256
-    radius: float = 0.01
-    points_per_pixel: int = 8
-    bin_size: int | None = None
-    max_points_per_bin: int | None = None
+    image_size: int | tuple[int, int] = struct.field(pytree_node=False, default=256)
+    radius: Any = 0.01  # the one pytree leaf: a float or a per-point array
+    points_per_pixel: int = struct.field(pytree_node=False, default=8)
+    bin_size: int | None = struct.field(pytree_node=False, default=None)
+    max_points_per_bin: int | None = struct.field(pytree_node=False, default=None)
 
     def __post_init__(self):
         size = parse_image_size(self.image_size)
@@ -46,15 +47,20 @@ class PointsRasterizationSettings:
         check_radius(self.radius)
 
 
+@struct.dataclass
 class PointsRasterizer:
     """``PointsRasterizer(cameras, raster_settings)(pointclouds, **kwargs) -> PointFragments``.
 
     ``kwargs`` may override ``cameras=``, ``raster_settings=`` and camera fields (``R=``...).
+    A frozen pytree (cameras and the settings' radius are its leaves).
     """
 
-    def __init__(self, cameras=None, raster_settings: PointsRasterizationSettings | None = None):
-        self.cameras = cameras
-        self.raster_settings = raster_settings or PointsRasterizationSettings()
+    cameras: Any = None
+    raster_settings: PointsRasterizationSettings | None = None
+
+    def __post_init__(self):
+        if self.raster_settings is None:
+            object.__setattr__(self, "raster_settings", PointsRasterizationSettings())
 
     def transform(self, point_clouds, **kwargs):
         """Point clouds with points in NDC (x, y) and view depth (z)."""

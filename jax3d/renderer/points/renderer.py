@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
+from flax import struct
 
 __all__ = ["PointsRenderer"]
 
 
+@struct.dataclass
 class PointsRenderer:
     """``PointsRenderer(rasterizer, compositor)(pointclouds, **kwargs) -> (N, H, W, C)``.
 
     Alphas are ``1 - dists / r**2`` with r the rasterizer's radius (per point when the
     radius is per point); features are the clouds' features, looked up from the padded view so
-    that rendering works under ``jax.jit`` (lengths may be traced).
+    that rendering works under ``jax.jit`` (lengths may be traced). A frozen pytree of its
+    rasterizer and compositor, so it can be an argument of a jitted or vmapped function.
     """
 
-    def __init__(self, rasterizer, compositor):
-        self.rasterizer = rasterizer
-        self.compositor = compositor
+    rasterizer: Any
+    compositor: Any
 
     def __call__(self, point_clouds, **kwargs):
         fragments = self.rasterizer(point_clouds, **kwargs)
