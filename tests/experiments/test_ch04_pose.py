@@ -29,8 +29,9 @@ def _check_converged(metrics, out: Path, stem: str, data: str):
     common = _load("ch04_pose_common")
     assert metrics["data"] == data
     assert json.loads((out / "metrics.json").read_text()) == metrics
-    for name in ("target_rgb.png", "target_silhouette.png", f"{stem}_loss.png"):
-        assert (out / name).stat().st_size > 200
+    for name in ("target_rgb.png", "target_silhouette.png"):
+        assert Image.open(out / name).size == (metrics["image_size"],) * 2
+    assert (out / f"{stem}_loss.png").stat().st_size > 200
     assert metrics["reached_threshold"], metrics
     assert 1 <= metrics["iterations"] <= 80
     assert metrics["final_loss"] < metrics["threshold"]
