@@ -130,9 +130,14 @@ def test_truth_scores_perfect_ap_and_mesh_ap_sees_the_meshes(rcnn):
         assert [len(p["scores"]) for p in preds] == [3, 1]
         assert preds[0]["mesh_f1"].shape == (3, 2) and preds[1]["mesh_f1"].shape == (1, 1)
         results[swap] = rcnn.ap_summary(preds, truths, num_classes=3)
+        if not swap:  # image 0's two classes exchanged: found, misnamed (agnostic AP still 1)
+            named = [dict(p) for p in preds]
+            named[0]["classes"] = np.array([2, 1, 0])
+            wrong = rcnn.ap_summary(named, truths, num_classes=3, mesh=False)
+            assert wrong["box_AP50"] < 0.6 and wrong["box_AP50_agnostic"] == pytest.approx(1.0)
     r = results[False]
     for key in ("box_AP", "box_AP50", "mask_AP", "mask_AP50", "pix3d_box_AP50",
-                "pix3d_mask_AP50", "pix3d_mesh_AP50"):  # fmt: skip
+                "pix3d_mask_AP50", "pix3d_mesh_AP50", "box_AP50_agnostic"):  # fmt: skip
         assert r[key] == pytest.approx(1.0), key
     assert r["num_gt"] == [0, 2, 1] and r["num_detections"] == 4
     # swapped meshes: boxes and masks unchanged, both mesh classes lose their mesh AP
