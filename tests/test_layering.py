@@ -83,8 +83,6 @@ PRIVATE_ALLOWED = {
         "Mesh R-CNN's graph convolution uses the same padded edge lists",
     ("jax3d.renderer.utils", "jax3d.ops.vert_align"):
         "ndc_grid_sample reuses vert_align's batched bilinear sampler",
-    ("jax3d.renderer.points.rasterize_points", "jax3d.renderer.mesh.rasterize_meshes"):
-        "the point rasterizer shares the mesh rasterizer's binned search and jit plan",
 }
 
 

@@ -688,7 +688,7 @@ def _hit_capacity(slots):
     """Static bound on the fragments in concrete ``slots`` (``"auto"`` when traced): the count
     rounded up by :func:`round_capacity` so that nearby counts share compiled code; None
     (dense) when that is not smaller than ``slots.size``."""
-    if _is_traced(slots):
+    if is_traced(slots):
         return "auto"
     cap = round_capacity(int(np.count_nonzero(np.asarray(slots) >= 0)))
     return cap if cap < slots.size else None
@@ -742,7 +742,8 @@ def _bin_counts(face_verts, num_faces, z_clip_value, *, image_size, blur_radius,
     return counts, per.sum(-1)
 
 
-def _is_traced(x) -> bool:
+def is_traced(x) -> bool:
+    """True when ``x`` is a tracer (its value is unknown: the plan comes from settings)."""
     return isinstance(x, jax.core.Tracer)
 
 
@@ -777,8 +778,8 @@ def plan_from_counts(counts, totals, F: int, min_capacity: int = 32, tier_ratio:
     return E, tuple(tiers)
 
 
-def _jit_plan(F, NB, N, max_faces_per_bin, dynamic=True):
-    """Plan under ``jit`` (counts unknown).
+def jit_plan(F, NB, N, max_faces_per_bin, dynamic=True):
+    """Plan under ``jit`` (counts unknown), for F primitives (faces or points) in NB bins.
 
     Dynamic (XLA): ``(E, None)`` where E, the capacity of each item's flat (bin, primitive)
     list, is ``NB * max_faces_per_bin`` when given, else ``2**ceil(log2(max(8 F, 32 NB)))``
@@ -887,7 +888,7 @@ def rasterize_face_verts(
 def _needs_z_clip(face_verts, num_faces, z_clip_value) -> bool:
     """False only when known (eagerly) that no valid vertex lies in front of the clip plane."""
     primal = jax.lax.stop_gradient((face_verts, num_faces, jnp.asarray(z_clip_value)))
-    if any(_is_traced(x) for x in primal):
+    if any(is_traced(x) for x in primal):
         return True
     fv, nf, zc = (np.asarray(x) for x in primal)
     valid = np.arange(fv.shape[1])[None, :] < nf[:, None]
@@ -900,8 +901,8 @@ def _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin, backend):
     H, W = common["image_size"]
     by, bx = bin_grid(H, W, common["bin_size"])
     primal = jax.lax.stop_gradient((face_verts, num_faces, zc))  # concrete under bare grad
-    if any(_is_traced(x) for x in primal):
-        return _jit_plan(F, by * bx, N, max_faces_per_bin, dynamic=backend == "xla"), True
+    if any(is_traced(x) for x in primal):
+        return jit_plan(F, by * bx, N, max_faces_per_bin, dynamic=backend == "xla"), True
     counts, totals = _bin_counts(*primal, **common)
     counts, totals = np.asarray(counts), np.asarray(totals)
     need = int(counts.max()) if counts.size else 0

@@ -23,9 +23,9 @@ from jax3d.renderer.mesh.binning import (
     pixel_centers_ndc,
 )
 from jax3d.renderer.mesh.rasterize_meshes import (
-    _is_traced,
-    _jit_plan,
     binned_search,
+    is_traced,
+    jit_plan,
     map_fine,
     plan_from_counts,
 )
@@ -172,9 +172,9 @@ def rasterize_points_padded(points, num_points, image_size=256, radius=0.01,
         neg = -jnp.ones((N, H, W, points_per_pixel), jnp.float32)
         return neg.astype(jnp.int32), neg, neg
     primal = jax.lax.stop_gradient((points, num_points, radius))
-    if any(_is_traced(x) for x in primal):
+    if any(is_traced(x) for x in primal):
         by, bx = bin_grid(H, W, bs)
-        plan, guard = _jit_plan(P, by * bx, N, max_points_per_bin), True
+        plan, guard = jit_plan(P, by * bx, N, max_points_per_bin), True
     else:
         counts, totals = _point_counts(*primal, image_size=(H, W), bin_size=bs)
         plan, guard = plan_from_counts(np.asarray(counts), np.asarray(totals), P), False
@@ -209,7 +209,7 @@ def rasterize_points(pointclouds, image_size=256, radius=0.01, points_per_pixel:
     r = jnp.asarray(radius, jnp.float32)
     if r.ndim == 1:  # packed per-point radius -> padded
         N, P = points.shape[:2]
-        if not _is_traced(num_points) and r.shape[0] != int(np.asarray(num_points).sum()):
+        if not is_traced(num_points) and r.shape[0] != int(np.asarray(num_points).sum()):
             raise ValueError(f"packed radius must be (P_packed,), got {r.shape}")
         first = jnp.cumsum(num_points) - num_points
         pos = jnp.clip(first[:, None] + jnp.arange(P)[None], 0, r.shape[0] - 1)
