@@ -80,7 +80,7 @@ PENDING_RENDER_CORE = {
         "Materials.__init__", "Materials.clone",
         "MeshRasterizer.to", "MeshRenderer.to", "MeshRendererWithFragments.to",
         "PointsRasterizer.to", "PointsRenderer.to",
-        "RasterizationSettings.__init__", "SoftSilhouetteShader.__init__",
+        "RasterizationSettings.__init__",
         "SplatterBlender", "SplatterPhongShader", "specular",
     )
 }  # fmt: skip

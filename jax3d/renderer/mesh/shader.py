@@ -173,8 +173,9 @@ class SoftSilhouetteShader:
         if not isinstance(self.blend_params, BlendParams):
             raise TypeError(f"blend_params must be a BlendParams, got {self.blend_params!r}")
 
-    def __call__(self, fragments, meshes=None, **kwargs) -> jax.Array:
-        """RGBA images (N, H, W, 4) float32 from ``fragments`` (N, H, W, K)."""
+    def __call__(self, fragments, meshes, **kwargs) -> jax.Array:
+        """RGBA images (N, H, W, 4) float32 from ``fragments`` (N, H, W, K); ``meshes`` is
+        unused (as in PyTorch3D) but required, so calls port unchanged."""
         colors = jnp.ones_like(fragments.bary_coords)
         return sigmoid_alpha_blend(colors, fragments,
                                    kwargs.get("blend_params", self.blend_params))  # fmt: skip
