@@ -129,8 +129,9 @@ def recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, c
         capacity: static bound on the number of fragments (``slots >= 0``), or None
             (``N*H*W*K``, dense). Only those entries are evaluated (the first ``capacity`` in
             row-major order) and scattered back, so the work and the backward scatter scale
-            with the fragments, not with the image times K. ``"auto"`` (the jit path) picks
-            the smallest of a few static capacities that fits, with ``lax.switch``.
+            with the fragments, not with the image times K. ``"auto"`` (what the rasterizer
+            uses above 2**18 slots) picks the smallest of a few static capacities that fits,
+            with ``lax.switch``.
     """
     if capacity == "auto":
         return _recompute_switch(face_verts, slots, perspective_correct,
@@ -165,7 +166,7 @@ _MIN_SWITCH_CAPACITY = 1 << 12
 
 
 def _switch_capacities(total: int) -> tuple[int, ...]:
-    """Static fragment capacities tried under jit (:func:`capacity_ladder`, >= 4096 each)."""
+    """Static fragment capacities of the switch (:func:`capacity_ladder`, >= 4096 each)."""
     return capacity_ladder(total, _MIN_SWITCH_CAPACITY)
 
 
