@@ -1,4 +1,4 @@
-"""The compacted recompute (fragments only, a switch over capacities) equals the dense one."""
+"""The compacted recompute (fragments only) equals the dense one; the recompute's plan."""
 
 from __future__ import annotations
 
@@ -36,13 +36,23 @@ def test_compacted_equals_dense_values_and_grads(monkeypatch, blur, K, persp):
         return (z * 0.3).sum() + (b * jnp.arange(3.0)).sum() + (d * 7.0).sum()
 
     dense = rm.rasterize_face_verts(fv, nf, **kw), jax.grad(loss)(fv)
-    slots = np.asarray(dense[0][0])
-    count = int((slots >= 0).sum())
-    cap = count + 5  # one compacted branch (and the dense one): a few compilations only
-    assert cap < slots.size // 2
     monkeypatch.setattr(rm, "_DENSE_RECOMPUTE_MAX", 0)
-    monkeypatch.setattr(rc, "_switch_capacities", lambda total: (cap,))
+    slots = np.asarray(dense[0][0])
+    assert rc.plan_fragment_capacity(jnp.asarray(slots)) < slots.size // K  # really compacted
     compact = rm.rasterize_face_verts(fv, nf, **kw), jax.grad(loss)(fv)
     for a, b in zip(jax.tree.leaves(dense), jax.tree.leaves(compact)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     assert (np.asarray(dense[0][0]) >= 0).any() and (np.asarray(dense[0][0]) < 0).any()
+
+
+def test_fragment_capacity_plan_rounding_and_traced():
+    slots = -np.ones((1, 64, 64, 2), np.int32)
+    slots[0, :10, :50, 0] = 3  # 500 fragments
+    cap = rc.plan_fragment_capacity(jnp.asarray(slots))
+    assert 500 <= cap <= 768
+    slots[0, :10, :50, 1] = 4  # 1000 fragments
+    assert 1000 <= rc.plan_fragment_capacity(jnp.asarray(slots)) <= 1536
+    slots[0] = 1  # every entry is a fragment: no compaction
+    assert rc.plan_fragment_capacity(jnp.asarray(slots)) is None
+    traced = jax.jit(lambda s: jnp.int32(rc.plan_fragment_capacity(s) == "auto"))
+    assert traced(jnp.asarray(slots)) == 1

@@ -12,8 +12,10 @@ pixels, ``M`` candidates per bin); never ``O(H*W*F)``. The recompute (and its ba
 
 One path: :func:`plan_mesh_rasterization` computes a
 :class:`~jax3d.renderer.binned_search.RasterPlan` (from the true bin counts when the data are
-concrete, from the settings under ``jit``) and the same jitted core, ``_rasterize_core``,
-consumes it eagerly and under ``jit``.
+concrete, from the settings under ``jit``) and the same core, ``_rasterize_core`` (a jitted
+search, then a jitted recompute at the capacity of
+:func:`~jax3d.renderer.mesh.recompute.plan_fragment_capacity`), consumes it eagerly and under
+``jit``.
 
 Module layout: :mod:`jax3d.renderer.mesh.triangle` (edge functions, barycentrics, distances),
 :mod:`jax3d.renderer.mesh.face_search` (face table and per-bin hit test),
@@ -48,7 +50,7 @@ from jax3d.renderer.binning import (
 )
 from jax3d.renderer.mesh import clip as clip_lib
 from jax3d.renderer.mesh.face_search import bin_keys, face_bbox, face_table, fine_rasterize_bin
-from jax3d.renderer.mesh.recompute import recompute
+from jax3d.renderer.mesh.recompute import plan_fragment_capacity, recompute
 from jax3d.validation import is_traced
 
 __all__ = ["rasterize_meshes", "rasterize_face_verts", "plan_mesh_rasterization",
@@ -111,35 +113,44 @@ def _warn_unclipped(crossing):
         )
 
 
-_CORE_STATIC = ("plan", "image_size", "blur_radius", "faces_per_pixel", "perspective_correct",
-                "clip_barycentric_coords", "cull_backfaces", "cull_to_frustum", "z_clip",
-                "dense_recompute", "backend")
+_SEARCH_STATIC = ("plan", "image_size", "blur_radius", "faces_per_pixel", "perspective_correct",
+                  "clip_barycentric_coords", "cull_backfaces", "cull_to_frustum", "z_clip",
+                  "backend")
 
 
-@functools.partial(jax.jit, static_argnames=_CORE_STATIC)
-def _rasterize_core(face_verts, num_faces, z_clip_value, *, plan, image_size, blur_radius,
-                    faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces,
-                    cull_to_frustum, z_clip, dense_recompute, backend):
-    """The one rasterization path, run as is eagerly and under ``jit``: the search sized by
-    ``plan`` (no gradient), then the differentiable recompute of the faces found.
-
-    The recompute is dense when ``dense_recompute`` (small outputs); else it visits the
-    fragments only, at the smallest capacity of a ladder that holds their (traced) count
-    (``capacity="auto"`` of :func:`jax3d.renderer.mesh.recompute.recompute`).
-    """
-    N, F = face_verts.shape[:2]
-    clipped, table = _prepare(face_verts, num_faces, z_clip_value, image_size,
-                              perspective_correct, plan.clip_z, cull_to_frustum, cull_backfaces)
+@functools.partial(jax.jit, static_argnames=_SEARCH_STATIC)
+def _search_core(face_verts, num_faces, z_clip_value, *, plan, image_size, blur_radius,
+                 faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces,
+                 cull_to_frustum, z_clip, backend):
+    """(N, H, W, K) int32 slots ``f * S + s`` of the K nearest faces (-1 empty), the search
+    sized by ``plan``; never differentiated (called on ``stop_gradient`` inputs)."""
+    F = face_verts.shape[1]
+    _, table = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
+                        plan.clip_z, cull_to_frustum, cull_backfaces)
     if z_clip and not plan.clip_z:  # the plan said nothing crosses the plane: check it
-        z = jax.lax.stop_gradient(face_verts[..., 2]).min(-1)
+        z = face_verts[..., 2].min(-1)
         crossing = ((z < z_clip_value) & (jnp.arange(F)[None] < num_faces[:, None])).any()
         jax.debug.callback(_warn_unclipped, crossing)
-    slots = jax.lax.stop_gradient(_search(
-        table, plan=plan, image_size=image_size, blur_radius=blur_radius,
-        faces_per_pixel=faces_per_pixel, perspective_correct=perspective_correct,
-        clip_barycentric_coords=clip_barycentric_coords, backend=backend))
+    return _search(table, plan=plan, image_size=image_size, blur_radius=blur_radius,
+                   faces_per_pixel=faces_per_pixel, perspective_correct=perspective_correct,
+                   clip_barycentric_coords=clip_barycentric_coords, backend=backend)
+
+
+_FRAG_STATIC = ("image_size", "perspective_correct", "clip_barycentric_coords", "cull_backfaces",
+                "clip_z", "cull_to_frustum", "capacity")
+
+
+@functools.partial(jax.jit, static_argnames=_FRAG_STATIC)
+def _fragments_core(face_verts, num_faces, z_clip_value, slots, *, image_size,
+                    perspective_correct, clip_barycentric_coords, cull_backfaces, clip_z,
+                    cull_to_frustum, capacity):
+    """Differentiable fragments ``(pix_to_face, zbuf, bary, dists)`` of the searched slots,
+    the recompute visiting ``capacity`` entries (:func:`~jax3d.renderer.mesh.recompute.recompute`:
+    None dense, an int, or ``"auto"``)."""
+    N, F = face_verts.shape[:2]
+    clipped, _ = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
+                          clip_z, cull_to_frustum, cull_backfaces)
     S = clipped.face_verts.shape[2]
-    capacity = None if dense_recompute else "auto"
     flat_verts = clipped.face_verts.reshape(N, F * S, 3, 3)
     zbuf, bary, dists = recompute(flat_verts, slots, perspective_correct,
                                   clip_barycentric_coords, capacity)
@@ -149,6 +160,25 @@ def _rasterize_core(face_verts, num_faces, z_clip_value, *, plan, image_size, bl
     first = jnp.cumsum(num_faces) - num_faces
     pix_to_face = jnp.where(local >= 0, local + first[:, None, None, None], -1)
     return pix_to_face.astype(jnp.int32), zbuf, bary, dists
+
+
+def _rasterize_core(face_verts, num_faces, z_clip_value, *, plan, image_size,
+                    clip_barycentric_coords, perspective_correct, cull_backfaces,
+                    cull_to_frustum, **search):
+    """The one rasterization path, run as is eagerly and under ``jit``: the search sized by
+    ``plan`` (no gradient), then the differentiable recompute of the faces found, at the
+    capacity of :func:`~jax3d.renderer.mesh.recompute.plan_fragment_capacity` (dense for
+    small outputs, ``N*H*W*K <= _DENSE_RECOMPUTE_MAX``). Eagerly these are two compiled calls
+    with the fragment count read in between; under ``jit`` both are traced into the caller."""
+    geo = dict(image_size=image_size, perspective_correct=perspective_correct,
+               cull_backfaces=cull_backfaces, cull_to_frustum=cull_to_frustum)
+    primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
+    slots = _search_core(*primal, plan=plan, clip_barycentric_coords=clip_barycentric_coords,
+                         **geo, **search)
+    dense = slots.size <= _DENSE_RECOMPUTE_MAX
+    return _fragments_core(face_verts, num_faces, z_clip_value, slots,
+                           clip_barycentric_coords=clip_barycentric_coords, clip_z=plan.clip_z,
+                           capacity=None if dense else plan_fragment_capacity(slots), **geo)
 
 
 _COUNT_STATIC = ("image_size", "blur_radius", "bin_size", "perspective_correct", "clip_z",
@@ -188,7 +218,9 @@ def plan_mesh_rasterization(
     backend: str = "xla",
 ) -> RasterPlan:
     """The :class:`RasterPlan` of a mesh rasterization: from the data when they are concrete,
-    from the settings when they are traced. The only place where the two differ.
+    from the settings when they are traced. With the recompute's
+    :func:`~jax3d.renderer.mesh.recompute.plan_fragment_capacity`, the only places where an
+    eager call and a jitted one differ.
 
     Eagerly (also under a bare ``jax.grad``) the faces are clipped and binned first and the
     plan is sized from the true counts (:func:`jax3d.renderer.binned_search.plan_from_counts`:
@@ -314,7 +346,6 @@ def rasterize_face_verts(
         cull_backfaces=bool(cull_backfaces),
         cull_to_frustum=bool(cull_to_frustum),
         z_clip=z_clip_value is not None,
-        dense_recompute=N * H * W * faces_per_pixel <= _DENSE_RECOMPUTE_MAX,
         backend=backend,
     )
 
