@@ -245,9 +245,11 @@ def fit_position_lm(residual_fn, start, *, max_iters: int, threshold: float,
     def residuals(p):  # (3,) -> (M,)
         return jnp.ravel(residual_fn(p[None])[0])
 
-    init = jax.jit(lambda p: levenberg_marquardt_init(residuals, p, damping))
     step = jax.jit(lambda s: levenberg_marquardt_step(residuals, s, factor=factor))
-    state = init(jnp.asarray(start, jnp.float32))
+    # lazy: the first step evaluates the start, so one program is compiled, not two
+    state = levenberg_marquardt_init(residuals, jnp.asarray(start, jnp.float32), damping,
+                                     lazy=True, factor=factor)  # fmt: skip
+    state = step(state)
     losses, accepted, step_seconds = [], [], []
     iteration = -1
     bar = tqdm(range(max_iters), desc=desc)
@@ -277,9 +279,19 @@ def fit_one(optimizer: str, loss_fn, residual_fn, start, *, lr: float, max_iters
     ``loss_fn``; ``"lm"``: :func:`fit_position_lm` on ``residual_fn``). Returns the fit and
     its optimizer entries for ``metrics.json`` (``optimizer``, ``lr`` or ``damping`` /
     ``factor`` / steps rejected, ``seconds`` of the whole fit, compilation included, and
-    ``median_step_seconds`` of the steps after the first two)."""
+    ``median_step_seconds`` of the steps after the first two; the time spent in
+    ``on_iteration``, rendering GIF frames, is not counted)."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    callback_seconds = [0.0]
+    if on_iteration is not None:
+        user_callback = on_iteration
+
+        def on_iteration(i, positions):
+            t = time.perf_counter()
+            user_callback(i, positions)
+            callback_seconds[0] += time.perf_counter() - t
+
     t0 = time.perf_counter()
     if optimizer == "adam":
         fit = fit_positions(loss_fn, np.asarray([start], np.float32), lr=lr,
@@ -294,7 +306,7 @@ def fit_one(optimizer: str, loss_fn, residual_fn, start, *, lr: float, max_iters
         info = {"optimizer": "lm", "damping": LM_DAMPING, "factor": LM_FACTOR,
                 "lm_steps": int(fit["accepted"].size),
                 "lm_rejected_steps": int((~fit["accepted"]).sum())}  # fmt: skip
-    info["seconds"] = time.perf_counter() - t0
+    info["seconds"] = time.perf_counter() - t0 - callback_seconds[0]
     later = fit["step_seconds"][2:]
     info["median_step_seconds"] = float(np.median(later)) if later.size else None
     return fit, info

@@ -74,7 +74,8 @@ def _check_residual_fn(residual_fn) -> None:
         raise TypeError(f"residual_fn must be callable, got {type(residual_fn)}")
 
 
-def levenberg_marquardt_init(residual_fn: Callable, params, damping: float = 1e-3
+def levenberg_marquardt_init(residual_fn: Callable, params, damping: float = 1e-3, *,
+                             lazy: bool = False, factor: float = 10.0
                              ) -> LevenbergMarquardtState:  # fmt: skip
     """The state at ``params``: loss, ``J^T J`` and ``J^T r`` (one ``jax.jacfwd`` of
     ``residual_fn``).
@@ -84,9 +85,15 @@ def levenberg_marquardt_init(residual_fn: Callable, params, damping: float = 1e-
             in forward mode.
         params: pytree of floating arrays, ``N`` scalars in all.
         damping: the initial ``lambda`` (>= 0).
+        lazy: evaluate nothing: ``loss = inf``, zero normal equations, ``iteration = -1`` and
+            ``damping * factor``, a state whose first :func:`levenberg_marquardt_step` only
+            evaluates ``params`` (no move) and leaves ``damping`` and ``iteration = 0``. A
+            host loop of jitted steps then compiles one program, not two (the Jacobian of a
+            renderer takes a while to compile).
+        factor: the step's ``factor`` (used only by ``lazy``).
 
     Returns:
-        :class:`LevenbergMarquardtState` with ``iteration = 0``.
+        :class:`LevenbergMarquardtState` with ``iteration = 0`` (``-1`` when ``lazy``).
     """
     _check_residual_fn(residual_fn)
     flat, unravel = ravel_pytree(params)
@@ -96,6 +103,14 @@ def levenberg_marquardt_init(residual_fn: Callable, params, damping: float = 1e-
         raise TypeError(f"params must be floating point, got dtype {flat.dtype}")
     if isinstance(damping, (int, float)) and damping < 0:
         raise ValueError(f"damping must be >= 0, got {damping}")
+    if lazy:
+        n = flat.size
+        return LevenbergMarquardtState(params=params, loss=jnp.asarray(jnp.inf, flat.dtype),
+                                       jtj=jnp.zeros((n, n), flat.dtype),
+                                       jtr=jnp.zeros(n, flat.dtype),
+                                       damping=jnp.asarray(damping * factor, flat.dtype),
+                                       accepted=jnp.asarray(True),
+                                       iteration=jnp.asarray(-1, jnp.int32))  # fmt: skip
     loss, jtj, jtr = _normal_equations(residual_fn, unravel, flat)
     return LevenbergMarquardtState(params=params, loss=loss, jtj=jtj, jtr=jtr,
                                    damping=jnp.asarray(damping, flat.dtype),
@@ -114,7 +129,8 @@ def levenberg_marquardt_step(residual_fn: Callable, state: LevenbergMarquardtSta
     (one ``jax.jacfwd``) and accepts the trial when its loss is finite and lower: then
     ``damping / factor``, else the state is kept with ``damping * factor``. With
     ``damping = 0`` the step is Gauss-Newton's (exact for residuals linear in ``params``, when
-    ``J`` has full column rank).
+    ``J`` has full column rank). A state whose loss is infinite (a ``lazy`` init) is only
+    evaluated: ``delta = 0``.
 
     Args:
         residual_fn: ``params -> residuals`` as for :func:`levenberg_marquardt_init`.
@@ -131,6 +147,7 @@ def levenberg_marquardt_step(residual_fn: Callable, state: LevenbergMarquardtSta
     flat, unravel = ravel_pytree(state.params)
     diag = jnp.maximum(jnp.diagonal(state.jtj), min_diagonal)
     delta = jnp.linalg.solve(state.jtj + state.damping * jnp.diag(diag), -state.jtr)
+    delta = jnp.where(jnp.isinf(state.loss), 0.0, delta)  # not yet evaluated: evaluate only
     trial = flat + delta.astype(flat.dtype)
     loss, jtj, jtr = _normal_equations(residual_fn, unravel, trial)
     accept = jnp.isfinite(loss) & (loss < state.loss) & jnp.all(jnp.isfinite(delta))

@@ -179,3 +179,42 @@ def test_multistart_summary_and_figure(tmp_path):
         "pose recovered", "threshold at another pose", "threshold not reached"]
     path = common.plot_multistart(tmp_path / "m.png", summary, result["losses"], 500.0, target)
     assert Image.open(path).size[0] > 500
+
+
+def test_lm_fit_stops_like_adam_on_a_linear_problem():
+    """``fit_position_lm`` on linear residuals (a quadratic bowl): one damped Gauss-Newton step
+    lands next to the minimum, so it stops at iteration 2 (the loss is checked before each
+    step, as Adam's), where Adam needs many; ``compare_optimizers`` reports both from the
+    same start."""
+    import jax.numpy as jnp
+
+    common = _load("ch04_pose_common")
+    target = jnp.asarray([0.0, 2.3, 1.9])
+    scale = jnp.asarray([10.0, 3.0, 1.0])
+
+    def residual_fn(p):  # (S, 3) -> (S, 3)
+        return (p - target) * scale
+
+    def loss_fn(p):
+        return jnp.sum(residual_fn(p) ** 2, axis=1)
+
+    start = np.asarray([1.0, 3.0, 2.5], np.float32)
+    frames = []
+    fit, info = common.fit_one("lm", loss_fn, residual_fn, start, lr=0.3, max_iters=40,
+                               threshold=0.1, on_iteration=lambda i, p: frames.append(p))
+    assert fit["iterations"].tolist() == [2] and len(frames) == 2
+    assert fit["losses"].shape == (2, 1) and fit["losses"][0, 0] > 100 > 0.1 > fit["losses"][1, 0]
+    # Marquardt's scaling with a diagonal J^T J: each coordinate moves 1 / (1 + damping) of
+    # the way to the minimum
+    lam = common.LM_DAMPING
+    np.testing.assert_allclose(fit["positions"][0] - target, (start - target) * lam / (1 + lam),
+                               atol=1e-5)  # fmt: skip
+    assert info["optimizer"] == "lm" and info["lm_steps"] == 1 and info["lm_rejected_steps"] == 0
+    comparison = common.compare_optimizers((fit, info), loss_fn, residual_fn, start,
+                                           np.asarray(target), lr=0.3, max_iters=40,
+                                           threshold=0.1, desc="t")  # fmt: skip
+    assert list(comparison) == ["adam", "lm"]
+    assert comparison["lm"]["iterations"] == 2 < comparison["adam"]["iterations"]
+    assert comparison["adam"]["converged"] and comparison["lm"]["converged"]
+    with pytest.raises(ValueError, match="optimizer"):
+        common.fit_one("sgd", loss_fn, residual_fn, start, lr=0.3, max_iters=4, threshold=1.0)

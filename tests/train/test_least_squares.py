@@ -97,6 +97,27 @@ def test_a_step_that_raises_the_loss_is_rejected():
     assert abs(float(final.params[0])) < 1e-3
 
 
+def test_lazy_init_is_evaluated_by_the_first_step():
+    """A ``lazy`` state (nothing evaluated) becomes, after one step that does not move, the
+    eager init's state: same loss, normal equations, damping and iteration 0."""
+
+    def residual_fn(x):
+        return jnp.stack([x[0] * x[1] - 2.0, x[0] - x[1] ** 2, jnp.sin(x[0])])
+
+    start = jnp.asarray([0.7, -1.1])
+    eager = levenberg_marquardt_init(residual_fn, start, damping=0.5)
+    for damping in (0.5, 0.0):  # 0: the zero system is singular, still no move
+        lazy = levenberg_marquardt_init(residual_fn, start, damping=damping, lazy=True,
+                                        factor=4.0)  # fmt: skip
+        assert float(lazy.loss) == np.inf and int(lazy.iteration) == -1
+        first = levenberg_marquardt_step(residual_fn, lazy, factor=4.0)
+        assert bool(first.accepted) and int(first.iteration) == 0
+        np.testing.assert_array_equal(first.params, start)
+        np.testing.assert_allclose(first.damping, damping)
+        for name in ("loss", "jtj", "jtr"):
+            np.testing.assert_allclose(getattr(first, name), getattr(eager, name), rtol=1e-6)
+
+
 def test_bad_arguments_are_named():
     def residual_fn(x):
         return x
