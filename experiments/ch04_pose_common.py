@@ -15,6 +15,7 @@ renderer) and the same stopping rule.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -224,6 +225,21 @@ def fit_positions(loss_fn, starts, *, lr: float, max_iters: int, threshold: floa
     return fit
 
 
+def _single_start(residual_fn):
+    def residuals(p):  # (3,) -> (M,): one start's flattened residuals
+        return jnp.ravel(residual_fn(p[None])[0])
+
+    return residuals
+
+
+@functools.lru_cache(maxsize=8)
+def _lm_step(residual_fn, factor: float):
+    """The jitted LM step of ``residual_fn``, one per function (the starts of a multi-start
+    study share it; a new jitted lambda per start would compile again)."""
+    residuals = _single_start(residual_fn)
+    return jax.jit(lambda s: levenberg_marquardt_step(residuals, s, factor=factor))
+
+
 def fit_position_lm(residual_fn, start, *, max_iters: int, threshold: float,
                     damping: float = LM_DAMPING, factor: float = LM_FACTOR,
                     on_iteration=None, desc: str = "lm") -> dict:  # fmt: skip
@@ -242,10 +258,8 @@ def fit_position_lm(residual_fn, start, *, max_iters: int, threshold: float,
     as an iteration.
     """
 
-    def residuals(p):  # (3,) -> (M,)
-        return jnp.ravel(residual_fn(p[None])[0])
-
-    step = jax.jit(lambda s: levenberg_marquardt_step(residuals, s, factor=factor))
+    step = _lm_step(residual_fn, factor)
+    residuals = _single_start(residual_fn)
     # lazy: the first step evaluates the start, so one program is compiled, not two
     state = levenberg_marquardt_init(residuals, jnp.asarray(start, jnp.float32), damping,
                                      lazy=True, factor=factor)  # fmt: skip
