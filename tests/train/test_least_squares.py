@@ -30,7 +30,8 @@ def test_one_gauss_newton_step_solves_a_linear_problem():
     def residual_fn(x):
         return jnp.asarray(a) @ x - jnp.asarray(b)
 
-    state = levenberg_marquardt_init(residual_fn, jnp.asarray([5.0, -3.0, 2.0, 7.0]), damping=0.0)
+    init = jax.jit(lambda x: levenberg_marquardt_init(residual_fn, x, damping=0.0))
+    state = init(jnp.asarray([5.0, -3.0, 2.0, 7.0]))
     np.testing.assert_allclose(state.jtj, a.T @ a, rtol=1e-5, atol=1e-4)
     state = jax.jit(lambda s: levenberg_marquardt_step(residual_fn, s))(state)
     assert bool(state.accepted) and int(state.iteration) == 1
@@ -49,8 +50,8 @@ def test_rosenbrock_pytree_params_and_gradient():
         return jnp.stack([10.0 * (p["y"] - p["x"] ** 2), 1.0 - p["x"]])
 
     start = {"x": jnp.float32(-1.2), "y": jnp.float32(1.0)}
-    init = levenberg_marquardt_init(residual_fn, start)
-    grad = jax.grad(lambda p: jnp.sum(residual_fn(p) ** 2))(start)
+    init = jax.jit(lambda p: levenberg_marquardt_init(residual_fn, p))(start)
+    grad = jax.jit(jax.grad(lambda p: jnp.sum(residual_fn(p) ** 2)))(start)
     np.testing.assert_allclose(init.jtr, 0.5 * np.asarray([grad["x"], grad["y"]]), rtol=1e-5)
     state = jax.jit(lambda p: levenberg_marquardt(residual_fn, p, max_iters=100))(start)
     assert isinstance(state, LevenbergMarquardtState)
@@ -73,8 +74,9 @@ def test_noisy_curve_fit_matches_minpack():
 
     want = scipy.optimize.least_squares(lambda p: model(p, t) - y, start, method="lm").x
     tj, yj = jnp.asarray(t, jnp.float32), jnp.asarray(y, jnp.float32)
-    state = levenberg_marquardt(lambda p: p[0] * jnp.exp(p[1] * tj) + p[2] - yj,
-                                jnp.asarray(start, jnp.float32), max_iters=200)  # fmt: skip
+    solve = jax.jit(lambda p0: levenberg_marquardt(
+        lambda p: p[0] * jnp.exp(p[1] * tj) + p[2] - yj, p0, max_iters=200))
+    state = solve(jnp.asarray(start, jnp.float32))
     np.testing.assert_allclose(state.params, want, rtol=2e-3, atol=2e-3)
     assert abs(want[0] - 2.5) < 0.1 and abs(want[1] + 1.3) < 0.1  # a real fit, not the start
 
@@ -86,15 +88,16 @@ def test_a_step_that_raises_the_loss_is_rejected():
     def residual_fn(x):
         return jnp.arctan(x)
 
-    state = levenberg_marquardt_init(residual_fn, jnp.asarray([2.0]), damping=0.0)
-    state = state._replace(damping=jnp.float32(1e-3))
-    rejected = levenberg_marquardt_step(residual_fn, state, factor=4.0)
+    state = levenberg_marquardt_init(residual_fn, jnp.asarray([2.0]), lazy=True)
+    step = jax.jit(lambda s: levenberg_marquardt_step(residual_fn, s, factor=4.0))
+    state = step(state)._replace(damping=jnp.float32(1e-3))  # evaluated at x = 2
+    rejected = step(state)
     assert not bool(rejected.accepted)
     np.testing.assert_array_equal(rejected.params, [2.0])
     assert float(rejected.loss) == float(state.loss)
     np.testing.assert_allclose(rejected.damping, 4e-3)
     state = rejected._replace(damping=jnp.float32(1.0))  # half the Gauss-Newton step: x = -0.76
-    accepted = levenberg_marquardt_step(residual_fn, state, factor=4.0)
+    accepted = step(state)
     assert bool(accepted.accepted) and float(accepted.loss) < float(state.loss)
     np.testing.assert_allclose(accepted.params, [2.0 - 0.5 * 5.0 * np.arctan(2.0)], rtol=1e-5)
     np.testing.assert_allclose(accepted.damping, 0.25)
@@ -108,7 +111,7 @@ def test_lazy_init_is_evaluated_by_the_first_step():
         return jnp.stack([x[0] * x[1] - 2.0, x[0] - x[1] ** 2, jnp.sin(x[0])])
 
     start = jnp.asarray([0.7, -1.1])
-    eager = levenberg_marquardt_init(residual_fn, start, damping=0.5)
+    eager = jax.jit(lambda x: levenberg_marquardt_init(residual_fn, x, damping=0.5))(start)
     step = jax.jit(lambda s: levenberg_marquardt_step(residual_fn, s, factor=4.0))
     for damping in (0.5, 0.0):  # 0: the zero system is singular, still no move
         lazy = levenberg_marquardt_init(residual_fn, start, damping=damping, lazy=True,
