@@ -55,7 +55,7 @@ def test_unproject_reproject_identity_round_trip():
 
 
 def test_pixel_grid_and_ndc_match_the_rasterizer_pixel_centres():
-    from jax3d.renderer.mesh.binning import pixel_centers_ndc
+    from jax3d.renderer.binning import pixel_centers_ndc
 
     H, W = 4, 6
     ndc = np.asarray(to_ndc(pixel_grid(H, W), H, W))

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from jax3d.renderer.binned_search import plan_from_counts
 from jax3d.renderer.mesh.rasterize_meshes import (
-    _recompute,
     estimate_memory,
-    plan_from_counts,
     rasterize_face_verts,
     rasterize_meshes,
 )
+from jax3d.renderer.mesh.recompute import recompute
 from jax3d.structures import Meshes
 
 KEPS = 1e-8
@@ -279,7 +279,7 @@ def test_check_grads_of_recompute_for_fixed_fragments(persp, clipb):
                                clip_barycentric_coords=clipb)[0]
 
     def f(fv):
-        z, b, d = _recompute(fv, p2f, persp, clipb)
+        z, b, d = recompute(fv, p2f, persp, clipb)
         return z, b, 10.0 * d
 
     # eps small enough not to cross the kinks of clipping and of the edge distance.

@@ -18,12 +18,14 @@ import pytest
 from tests.renderer.test_rasterize_meshes import random_scene, rasterize_naive
 
 rm = importlib.import_module("jax3d.renderer.mesh.rasterize_meshes")
+rc = importlib.import_module("jax3d.renderer.mesh.recompute")
+bs_ = importlib.import_module("jax3d.renderer.binned_search")
 rp = importlib.import_module("jax3d.renderer.points.rasterize_points")
 
 
 def _small_groups(monkeypatch, group=3, chunk=4):
     """Tiny groups and chunks: many loop steps, group and chunk boundaries everywhere."""
-    monkeypatch.setattr(rm, "_dynamic_sizes", lambda P, K: (group, chunk))
+    monkeypatch.setattr(bs_, "_dynamic_sizes", lambda P, K: (group, chunk))
 
 
 @pytest.mark.parametrize("K,blur,persp,clipb,cull", [
@@ -81,9 +83,9 @@ def test_merge_nearest_equals_one_selection_over_everything():
         bk = jnp.full((7, K), jnp.inf)
         bs = jnp.full((7, K), -1, jnp.int32)
         for c0 in range(0, 23, 5):  # chunks in increasing column order
-            bk, bs = rm.merge_nearest(bk, bs, key[:, c0:c0 + 5], slot[:, c0:c0 + 5], K)
+            bk, bs = bs_.merge_nearest(bk, bs, key[:, c0:c0 + 5], slot[:, c0:c0 + 5], K)
         got = np.where(np.isfinite(bk), bs, -1)
-        np.testing.assert_array_equal(got, np.asarray(rm.select_nearest(key, slot, K)))
+        np.testing.assert_array_equal(got, np.asarray(bs_.select_nearest(key, slot, K)))
 
 
 def test_jit_overflow_warns_and_stays_exact():
@@ -102,13 +104,13 @@ def test_jit_overflow_warns_and_stays_exact():
 def test_switched_recompute_equals_dense_values_and_grads(monkeypatch, blur, K):
     # Small scenes have few fragments: lower the smallest capacity so that every branch of
     # the switch (and the dense one) exists, then check the branch taken for this scene.
-    monkeypatch.setattr(rm, "_MIN_SWITCH_CAPACITY", 8)
+    monkeypatch.setattr(rc, "_MIN_SWITCH_CAPACITY", 8)
     fv, nf = random_scene(7, N=2, F=15, scale=0.6)
     kw = dict(image_size=(32, 32), blur_radius=blur, faces_per_pixel=K, bin_size=8,
               perspective_correct=True)
     slots = np.asarray(rm.rasterize_face_verts(fv, nf, **kw)[0])
     count, total = int((slots >= 0).sum()), slots.size
-    caps = rm._switch_capacities(total)
+    caps = rc._switch_capacities(total)
     assert len(caps) >= 3 and count <= caps[-1]  # compacted, not dense
 
     def loss(v):
@@ -126,15 +128,15 @@ def test_switched_recompute_equals_dense_values_and_grads(monkeypatch, blur, K):
 
 @pytest.mark.slow
 def test_switched_recompute_takes_the_dense_branch_when_full(monkeypatch):
-    monkeypatch.setattr(rm, "_MIN_SWITCH_CAPACITY", 8)
+    monkeypatch.setattr(rc, "_MIN_SWITCH_CAPACITY", 8)
     fv = jnp.asarray([[[[1.5, 1.5, 1.0], [-1.5, 1.5, 1.0], [0.0, -3.0, 1.0]]]], jnp.float32)
     slots = jnp.zeros((1, 16, 16, 1), jnp.int32)  # every pixel sees face 0
-    dense = rm._recompute(fv, slots, False, False)
-    switched = jax.jit(lambda v, s: rm._recompute(v, s, False, False, "auto"))(fv, slots)
+    dense = rc.recompute(fv, slots, False, False)
+    switched = jax.jit(lambda v, s: rc.recompute(v, s, False, False, "auto"))(fv, slots)
     for a, b in zip(dense, switched):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
-    g1 = jax.grad(lambda v: rm._recompute(v, slots, False, False)[2].sum())(fv)
-    g2 = jax.jit(jax.grad(lambda v: rm._recompute(v, slots, False, False, "auto")[2].sum()))(fv)
+    g1 = jax.grad(lambda v: rc.recompute(v, slots, False, False)[2].sum())(fv)
+    g2 = jax.jit(jax.grad(lambda v: rc.recompute(v, slots, False, False, "auto")[2].sum()))(fv)
     np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=1e-5, atol=1e-4)
 
 
@@ -150,7 +152,7 @@ def test_blocked_recompute_equals_one_block(monkeypatch, capacity):
     w = jnp.asarray(np.random.default_rng(0).normal(size=slots.shape + (5,)), jnp.float32)
 
     def run(v):
-        z, b, d = rm._recompute(v, slots, True, True, capacity)
+        z, b, d = rc.recompute(v, slots, True, True, capacity)
         return (z, b, d), (z * w[..., 0]).sum() + (b * w[..., 1:4]).sum() + (d * w[..., 4]).sum()
 
     def both(v):
@@ -158,7 +160,7 @@ def test_blocked_recompute_equals_one_block(monkeypatch, capacity):
         return out, jax.grad(lambda u: run(u)[1])(v)
 
     one = jax.jit(both)(jnp.asarray(fv))
-    monkeypatch.setattr(rm, "_RECOMPUTE_BLOCK", 37)  # many blocks, ragged last one
+    monkeypatch.setattr(rc, "_RECOMPUTE_BLOCK", 37)  # many blocks, ragged last one
     blocked = jax.jit(both)(jnp.asarray(fv))
     for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(blocked)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
@@ -173,7 +175,7 @@ def test_recompute_memory_is_bounded_by_the_block():
     slots = jnp.zeros((1, 256, 256, 40), jnp.int32)  # 2.6M slots, every capacity branch
 
     def loss(v):
-        z, b, d = rm._recompute(v, slots, True, True, "auto")
+        z, b, d = rc.recompute(v, slots, True, True, "auto")
         return z.sum() + b.sum() + d.sum()
 
     mem = jax.jit(jax.grad(loss)).lower(jnp.asarray(fv)).compile().memory_analysis()

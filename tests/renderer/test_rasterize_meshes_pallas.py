@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from jax3d.renderer.mesh.rasterize_meshes import rasterize_face_verts, select_nearest
+from jax3d.renderer.binned_search import select_nearest
+from jax3d.renderer.mesh.rasterize_meshes import rasterize_face_verts
 from jax3d.renderer.mesh.rasterize_meshes_pallas import select_nearest_iterative
 from tests.renderer.test_rasterize_meshes import random_scene
 

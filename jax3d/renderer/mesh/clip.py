@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jax3d.renderer.mesh.binning import non_square_ndc_range
+from jax3d.renderer.binning import non_square_ndc_range
 
 __all__ = ["ClippedFaces", "clip_faces", "convert_clipped_bary"]
 

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from jax3d.renderer.mesh.rasterize_meshes import _candidates, bin_keys
+from jax3d.renderer.binned_search import bin_candidates
+from jax3d.renderer.mesh.face_search import bin_keys
 
 __all__ = ["fine_pallas", "select_nearest_iterative"]
 
@@ -43,7 +44,7 @@ def _kernel(px_ref, py_ref, cand_ref, cid_ref, out_ref, *, S, K, settings):
 
 
 def fine_pallas(table, bins, n, b, px, py, M, *, settings, interpret=False):
-    """Pallas version of :func:`jax3d.renderer.mesh.rasterize_meshes.map_fine` for meshes.
+    """Pallas version of :func:`jax3d.renderer.binned_search.map_fine` for meshes.
 
     Args:
         table: (N, F, S, 10) face table; bins: ``(sorted_ids, starts, counts)`` or None
@@ -61,7 +62,7 @@ def fine_pallas(table, bins, n, b, px, py, M, *, settings, interpret=False):
         cid = jnp.broadcast_to(jnp.arange(table.shape[1], dtype=jnp.int32), (n.shape[0], M))
         cand = table[n]
     else:
-        cand, cid = jax.vmap(lambda ni, bi: _candidates(table, bins, ni, bi, M))(n, b)
+        cand, cid = jax.vmap(lambda ni, bi: bin_candidates(table, bins, ni, bi, M))(n, b)
     B, P = n.shape[0], px.shape[1]
     cand = cand.reshape(B, M, S * 10)
     kernel = functools.partial(_kernel, S=S, K=K, settings=keys)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jax3d.renderer.mesh.binning import check_max_per_bin, parse_image_size
+from jax3d.renderer.binning import check_max_per_bin, parse_image_size
 from jax3d.renderer.mesh.rasterize_meshes import rasterize_meshes
 
 __all__ = ["Fragments", "RasterizationSettings", "MeshRasterizer"]

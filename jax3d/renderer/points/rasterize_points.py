@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax3d.renderer.mesh.binning import (
+from jax3d.renderer.binned_search import binned_search, jit_plan, map_fine, plan_from_counts
+from jax3d.renderer.binning import (
     bin_counts,
     bin_extents_xy,
     bin_grid,
@@ -22,13 +23,7 @@ from jax3d.renderer.mesh.binning import (
     parse_image_size,
     pixel_centers_ndc,
 )
-from jax3d.renderer.mesh.rasterize_meshes import (
-    binned_search,
-    is_traced,
-    jit_plan,
-    map_fine,
-    plan_from_counts,
-)
+from jax3d.validation import is_traced
 
 __all__ = ["rasterize_points", "rasterize_points_padded"]
 

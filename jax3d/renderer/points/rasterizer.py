@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jax3d.renderer.mesh.binning import check_max_per_bin, parse_image_size
+from jax3d.renderer.binning import check_max_per_bin, parse_image_size
 from jax3d.renderer.points.rasterize_points import check_radius, rasterize_points
 
 __all__ = ["PointFragments", "PointsRasterizationSettings", "PointsRasterizer"]
