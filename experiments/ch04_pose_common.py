@@ -6,11 +6,18 @@ A camera position ``p (3,)`` is the only parameter: ``R = look_at_rotation(p)``,
 the rasterizer sees one batch and sizes its work from the true bin counts); each start stops
 (freezes) at the first iteration whose loss is below the threshold, as the book's
 ``if loss < threshold: break``.
+
+``fit_position_lm`` is the alternative to Adam (``--optimizer lm``): Levenberg-Marquardt
+(``jax3d.train.levenberg_marquardt_step``) on the per-pixel residuals of one start, with the
+Jacobian (pixels x 3) from forward-mode autodiff (``jax.jacfwd``: 3 tangents through the
+renderer) and the same stopping rule.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from pathlib import Path
 
 import jax
@@ -34,11 +41,16 @@ from jax3d.renderer import (
     look_at_rotation,
 )
 from jax3d.structures import Meshes
+from jax3d.train import levenberg_marquardt_init, levenberg_marquardt_step
 from jax3d.utils import checkerboard_image, teapot_uvs, teapot_verts_faces
 from jax3d.vis import plot_losses, save_gif, save_image
 
 BOOK_IMAGE_SIZE = 256  # the book's thresholds are for 256 x 256 renders
 POSE_TOLERANCE = 0.3  # a fit "recovers the pose" when it ends this close to the target camera
+
+LM_DAMPING = 1e-2  # Levenberg-Marquardt's initial lambda (Marquardt's diag(J^T J) scaling)
+LM_FACTOR = 3.0  # lambda / 3 after an accepted step, * 3 after a rejected one
+OPTIMIZERS = ("adam", "lm")
 
 OUTCOME_COLOURS = {"pose recovered": "tab:green", "threshold at another pose": "tab:orange",
                    "threshold not reached": "tab:red"}  # fmt: skip
@@ -154,7 +166,7 @@ def make_step(loss_fn, optimizer, threshold: float, jit: bool = True):
 
 def fit_positions(loss_fn, starts, *, lr: float, max_iters: int, threshold: float,
                   on_iteration=None, desc: str = "fit", jit: bool = True,
-                  chunk: int | None = None):  # fmt: skip
+                  chunk: int | None = None, record_times: bool = False):  # fmt: skip
     """Adam from ``starts (S, 3)``; returns dict with ``positions (S, 3)``, ``losses
     (T, S)`` and ``iterations (S,)`` (1-based iteration that reached the threshold, or -1).
 
@@ -164,6 +176,8 @@ def fit_positions(loss_fn, starts, *, lr: float, max_iters: int, threshold: floa
     GB in one batch); Adam is elementwise, so each batch keeping its own optimizer state is
     the same fit, and a batch whose starts are all done is not rendered again (its frozen
     losses are repeated). The last batch is padded with copies of its last start.
+    ``record_times`` adds ``step_seconds (T,)``, the wall time of each iteration's steps (each
+    waited for, so that it is the step's own time).
     """
     optimizer = optax.adam(lr)
     step = make_step(loss_fn, optimizer, threshold, jit=jit)
@@ -181,38 +195,168 @@ def fit_positions(loss_fn, starts, *, lr: float, max_iters: int, threshold: floa
         batches.append(dict(lo=lo, size=min(chunk, n - lo), pos=pos, state=optimizer.init(pos),
                             done=jnp.zeros(pos.shape[0], bool), loss=None))  # fmt: skip
     iterations = np.full(n, -1)
-    losses = []
+    losses, step_seconds = [], []
     bar = tqdm(range(max_iters), desc=desc)
     for i in bar:
         if on_iteration is not None:
             on_iteration(i, jnp.concatenate([b["pos"][:b["size"]] for b in batches]))
         row = np.empty(n, np.float32)
+        t0 = time.perf_counter()
         for b in batches:
             sl = slice(b["lo"], b["lo"] + b["size"])
             if b["loss"] is None or not bool(jnp.all(b["done"])):
                 pos, state, new_done, loss = step(b["pos"], b["state"], b["done"])
+                if record_times:
+                    jax.block_until_ready(pos)
                 fresh = np.asarray(new_done & ~b["done"])[:b["size"]]
                 iterations[sl][fresh] = i + 1
                 b.update(pos=pos, state=state, done=new_done, loss=np.asarray(loss))
             row[sl] = b["loss"][:b["size"]]
+        step_seconds.append(time.perf_counter() - t0)
         losses.append(row)
         done = np.concatenate([np.asarray(b["done"])[:b["size"]] for b in batches])
         bar.set_postfix(loss=float(np.min(row)), done=int(done.sum()))
         if done.all():
             break
     positions = np.concatenate([np.asarray(b["pos"])[:b["size"]] for b in batches])
-    return dict(positions=positions, losses=np.stack(losses), iterations=iterations)
+    fit = dict(positions=positions, losses=np.stack(losses), iterations=iterations)
+    if record_times:
+        fit["step_seconds"] = np.asarray(step_seconds)
+    return fit
 
 
-def fit_metrics(fit: dict, start, target: np.ndarray, threshold: float, lr: float) -> dict:
-    """The single-start entries of ``metrics.json`` for a :func:`fit_positions` result of one
-    start: stopping iteration, final loss and position, error to ``target`` and whether the
-    fit *converged* (crossed the loss threshold and ended within ``POSE_TOLERANCE``)."""
+def _single_start(residual_fn):
+    def residuals(p):  # (3,) -> (M,): one start's flattened residuals
+        return jnp.ravel(residual_fn(p[None])[0])
+
+    return residuals
+
+
+@functools.lru_cache(maxsize=8)
+def _lm_step(residual_fn, factor: float):
+    """The jitted LM step of ``residual_fn``, one per function (the starts of a multi-start
+    study share it; a new jitted lambda per start would compile again)."""
+    residuals = _single_start(residual_fn)
+    return jax.jit(lambda s: levenberg_marquardt_step(residuals, s, factor=factor))
+
+
+def fit_position_lm(residual_fn, start, *, max_iters: int, threshold: float,
+                    damping: float = LM_DAMPING, factor: float = LM_FACTOR,
+                    on_iteration=None, desc: str = "lm") -> dict:  # fmt: skip
+    """Levenberg-Marquardt from one ``start (3,)``; returns the dict of :func:`fit_positions`
+    (``positions (1, 3)``, ``losses (T, 1)``, ``iterations (1,)``) plus ``accepted (T',)``
+    (which of the steps taken lowered the loss) and ``step_seconds (T',)``.
+
+    ``residual_fn(positions (S, 3)) -> (S, ...)`` per-start residuals (the loss is their sum
+    of squares, as the experiment's ``loss_fn``). Iteration ``i`` records the loss at the
+    current position (``on_iteration(i, positions (1, 3))`` first), stops there if it is below
+    ``threshold`` (iteration ``i + 1`` then counts as the one that reached it, as for Adam) and
+    otherwise takes one jitted LM step: the damped normal equations of the 3 x 3 system
+    ``J^T J`` from ``jax.jacfwd`` at the current position, then the residuals and Jacobian at
+    the trial position (one forward-mode pass: the renders and 3 tangents); a step that does
+    not lower the loss is rejected (the position stays, ``damping * factor``) and still counts
+    as an iteration.
+    """
+
+    step = _lm_step(residual_fn, factor)
+    residuals = _single_start(residual_fn)
+    # lazy: the first step evaluates the start, so one program is compiled, not two
+    state = levenberg_marquardt_init(residuals, jnp.asarray(start, jnp.float32), damping,
+                                     lazy=True, factor=factor)  # fmt: skip
+    state = step(state)
+    losses, accepted, step_seconds = [], [], []
+    iteration = -1
+    bar = tqdm(range(max_iters), desc=desc)
+    for i in bar:
+        if on_iteration is not None:
+            on_iteration(i, state.params[None])
+        loss = float(state.loss)
+        losses.append(loss)
+        bar.set_postfix(loss=loss, damping=float(state.damping))
+        if loss < threshold:
+            iteration = i + 1
+            break
+        t0 = time.perf_counter()
+        state = jax.block_until_ready(step(state))
+        step_seconds.append(time.perf_counter() - t0)
+        accepted.append(bool(state.accepted))
+    return dict(positions=np.asarray(state.params)[None],
+                losses=np.asarray(losses, np.float32)[:, None],
+                iterations=np.asarray([iteration]), accepted=np.asarray(accepted, bool),
+                step_seconds=np.asarray(step_seconds))  # fmt: skip
+
+
+def fit_one(optimizer: str, loss_fn, residual_fn, start, *, lr: float, max_iters: int,
+            threshold: float, on_iteration=None, desc: str = "fit"
+            ) -> tuple[dict, dict]:  # fmt: skip
+    """One start fitted by ``optimizer`` (``"adam"``: :func:`fit_positions` at ``lr`` on
+    ``loss_fn``; ``"lm"``: :func:`fit_position_lm` on ``residual_fn``). Returns the fit and
+    its optimizer entries for ``metrics.json`` (``optimizer``, ``lr`` or ``damping`` /
+    ``factor`` / steps rejected, ``seconds`` of the whole fit, compilation included, and
+    ``median_step_seconds`` of the steps after the first two; the time spent in
+    ``on_iteration``, rendering GIF frames, is not counted)."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    callback_seconds = [0.0]
+    if on_iteration is not None:
+        user_callback = on_iteration
+
+        def on_iteration(i, positions):
+            t = time.perf_counter()
+            user_callback(i, positions)
+            callback_seconds[0] += time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    if optimizer == "adam":
+        fit = fit_positions(loss_fn, np.asarray([start], np.float32), lr=lr,
+                            max_iters=max_iters, threshold=threshold,
+                            on_iteration=on_iteration, desc=f"{desc} (adam)",
+                            record_times=True)  # fmt: skip
+        info = {"optimizer": "adam", "lr": lr}
+    else:
+        fit = fit_position_lm(residual_fn, np.asarray(start, np.float32), max_iters=max_iters,
+                              threshold=threshold, on_iteration=on_iteration,
+                              desc=f"{desc} (lm)")  # fmt: skip
+        info = {"optimizer": "lm", "damping": LM_DAMPING, "factor": LM_FACTOR,
+                "lm_steps": int(fit["accepted"].size),
+                "lm_rejected_steps": int((~fit["accepted"]).sum())}  # fmt: skip
+    info["seconds"] = time.perf_counter() - t0 - callback_seconds[0]
+    later = fit["step_seconds"][2:]
+    info["median_step_seconds"] = float(np.median(later)) if later.size else None
+    return fit, info
+
+
+def comparison_row(fit: dict, info: dict, target: np.ndarray) -> dict:
+    """The entries of one optimizer in ``metrics["comparison"]``."""
+    it = int(fit["iterations"][0])
+    err = float(np.linalg.norm(fit["positions"][0] - target))
+    return {**info, "iterations": it, "final_loss": float(fit["losses"][-1, 0]),
+            "final_position_error": err,
+            "converged": bool(it > 0 and err < POSE_TOLERANCE)}  # fmt: skip
+
+
+def compare_optimizers(first: tuple[dict, dict], loss_fn, residual_fn, start, target, *,
+                       lr: float, max_iters: int, threshold: float, desc: str) -> dict:  # fmt: skip
+    """``metrics["comparison"]``: the fit already run (``first = (fit, info)``) and the other
+    optimizer from the same start, each as :func:`comparison_row`."""
+    fit, info = first
+    other = OPTIMIZERS[1 - OPTIMIZERS.index(info["optimizer"])]
+    fit2, info2 = fit_one(other, loss_fn, residual_fn, start, lr=lr, max_iters=max_iters,
+                          threshold=threshold, desc=desc)  # fmt: skip
+    rows = {info["optimizer"]: comparison_row(fit, info, target),
+            other: comparison_row(fit2, info2, target)}
+    return {name: rows[name] for name in OPTIMIZERS}
+
+
+def fit_metrics(fit: dict, start, target: np.ndarray, threshold: float) -> dict:
+    """The single-start entries of ``metrics.json`` for a :func:`fit_positions` (or
+    :func:`fit_position_lm`) result of one start: stopping iteration, final loss and
+    position, error to ``target`` and whether the fit *converged* (crossed the loss threshold
+    and ended within ``POSE_TOLERANCE``)."""
     it = int(fit["iterations"][0])
     err = float(np.linalg.norm(fit["positions"][0] - target))
     return {
         "start": np.asarray(start, np.float64).tolist(),
-        "lr": lr,
         "threshold": threshold,
         "iterations": it,
         "reached_threshold": it > 0,
@@ -342,13 +486,43 @@ def add_multistart_args(parser, threshold: float) -> None:
                              "dist 4.5, elev 65, azim 20 with --quick)")  # fmt: skip
 
 
-def run_multistart(loss_fn, args, threshold: float, target: np.ndarray) -> dict:
-    """``args.starts`` random starts fitted in batches of ``args.chunk``; writes
+def add_optimizer_args(parser) -> None:
+    """``--optimizer {adam,lm}`` and ``--compare`` (also fit the other one from the same
+    start and write both to ``metrics["comparison"]``)."""
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                        help="Adam (the book's) or Levenberg-Marquardt with forward-mode "
+                             "Jacobians")  # fmt: skip
+    parser.add_argument("--compare", action="store_true",
+                        help="also run the other optimizer from the same start (no GIF) and "
+                             "write both to metrics['comparison']")  # fmt: skip
+
+
+def fit_starts_lm(residual_fn, starts, *, max_iters: int, threshold: float) -> dict:
+    """:func:`fit_position_lm` from each of ``starts (S, 3)`` in turn (one compiled step
+    serves all), as one :func:`fit_positions`-like result: ``positions (S, 3)``, ``losses
+    (T, S)`` (a stopped start's last loss repeated) and ``iterations (S,)``."""
+    fits = [fit_position_lm(residual_fn, s, max_iters=max_iters, threshold=threshold,
+                            desc=f"start {i}") for i, s in enumerate(starts)]  # fmt: skip
+    t = max(f["losses"].shape[0] for f in fits)
+    losses = np.stack([np.pad(f["losses"][:, 0], (0, t - f["losses"].shape[0]), mode="edge")
+                       for f in fits], axis=1)  # fmt: skip
+    return dict(positions=np.concatenate([f["positions"] for f in fits]), losses=losses,
+                iterations=np.concatenate([f["iterations"] for f in fits]))
+
+
+def run_multistart(loss_fn, args, threshold: float, target: np.ndarray,
+                   residual_fn=None) -> dict:  # fmt: skip
+    """``args.starts`` random starts fitted in batches of ``args.chunk`` (Adam) or one after
+    the other (``args.optimizer == "lm"``, on ``residual_fn``); writes
     ``multistart_losses.npy`` (T, S) and ``multistart.png`` to ``args.out`` and returns the
     :func:`multistart_summary`."""
     starts = random_starts(args.seed, args.starts)
-    multi = fit_positions(loss_fn, starts, lr=0.05, max_iters=args.iters, threshold=threshold,
-                          desc=f"{args.starts} starts", chunk=args.chunk)  # fmt: skip
+    if getattr(args, "optimizer", "adam") == "lm":
+        multi = fit_starts_lm(residual_fn, starts, max_iters=args.iters, threshold=threshold)
+    else:
+        multi = fit_positions(loss_fn, starts, lr=0.05, max_iters=args.iters,
+                              threshold=threshold, desc=f"{args.starts} starts",
+                              chunk=args.chunk)  # fmt: skip
     summary = multistart_summary(multi, target, starts)
     np.save(args.out / "multistart_losses.npy", multi["losses"])
     plot_multistart(args.out / "multistart.png", summary, multi["losses"], threshold, target)

@@ -7,6 +7,11 @@ Phong shader (light at (0, 0, -3)); the target silhouette is ``rgb.max(-1) != 1`
 camera-position parameter starts at (3.0, 6.9, 2.5); loss = sum of squared silhouette
 differences; Adam lr 0.05; at most 200 iterations, stop when loss < 500.
 
+``--optimizer lm`` replaces Adam by Levenberg-Marquardt on the per-pixel silhouette
+residuals (the 3 x 3 normal equations from a forward-mode Jacobian, ``jax.jacfwd``; same
+stopping rule); ``--compare`` also runs the other optimizer from the same start and writes
+both to ``metrics["comparison"]``.
+
 ``--starts N`` runs N random starts (radius 3..7) in batches of ``--chunk`` and reports the
 success rate; ``--threshold`` overrides the stopping loss, ``--start`` the camera start.
 ``--quick`` (seconds) renders 64 x 64 (K = 20) from a nearer start (dist 4.5, elev 65,
@@ -24,7 +29,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -35,9 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ch04_pose_common import (  # noqa: E402
     add_multistart_args,
+    add_optimizer_args,
     camera_from_position,
+    compare_optimizers,
     fit_metrics,
-    fit_positions,
+    fit_one,
     phong_renderer,
     print_metrics,
     quick_start,
@@ -77,6 +83,18 @@ def silhouette_renderer(image_size: int, faces_per_pixel: int) -> MeshRenderer:
     return MeshRenderer(MeshRasterizer(cams, settings), shader)
 
 
+def make_residuals(mesh, renderer: MeshRenderer, target_silhouette):
+    """``residual_fn(positions (S, 3)) -> (S, H, W)`` silhouette differences, one batch (the
+    loss of :func:`make_loss` is their sum of squares)."""
+
+    def residual_fn(positions):
+        meshes = mesh.extend(positions.shape[0])
+        image = renderer(meshes, cameras=camera_from_position(positions))
+        return image[..., 3] - target_silhouette
+
+    return residual_fn
+
+
 def make_loss(mesh, renderer: MeshRenderer, target_silhouette):
     """``loss_fn(positions (S, 3)) -> (S,)`` summed squared silhouette errors, one batch."""
 
@@ -96,6 +114,7 @@ def parse_args(argv):
     p.add_argument("--iters", type=int, default=None, help="default 200 (80 with --quick)")
     p.add_argument("--image-size", type=int, default=None, help="override the image side")
     add_multistart_args(p, THRESHOLD)
+    add_optimizer_args(p)
     return p.parse_args(argv)
 
 
@@ -118,25 +137,30 @@ def main(argv=None) -> dict:
     target_sil = (jnp.max(ref[..., :3], axis=-1) != 1.0).astype(jnp.float32)
     save_target(args.out, "target_rgb", ref[..., :3])
     save_target(args.out, "target_silhouette", target_sil)
-    loss_fn = make_loss(mesh, silhouette_renderer(size, k), target_sil)
+    renderer = silhouette_renderer(size, k)
+    loss_fn = make_loss(mesh, renderer, target_sil)
+    residual_fn = make_residuals(mesh, renderer, target_sil)
     frames = []
 
     def on_iteration(i, pos):
         frames.append(np.asarray(render_phong(mesh, pos[0])[0]))
 
-    t0 = time.perf_counter()
-    fit = fit_positions(loss_fn, np.asarray([start], np.float32), lr=LR,
+    fit, info = fit_one(args.optimizer, loss_fn, residual_fn, start, lr=LR,
                         max_iters=args.iters, threshold=threshold,
                         on_iteration=on_iteration, desc="silhouette")  # fmt: skip
     metrics = {
         "data": source,
         "image_size": size,
         "faces_per_pixel": k,
-        **fit_metrics(fit, start, target, threshold, LR),
-        "seconds": time.perf_counter() - t0,
+        **fit_metrics(fit, start, target, threshold),
+        **info,
     }
+    if args.compare:
+        metrics["comparison"] = compare_optimizers(
+            (fit, info), loss_fn, residual_fn, start, target, lr=LR, max_iters=args.iters,
+            threshold=threshold, desc="silhouette")
     if args.starts > 0:
-        metrics["multistart"] = run_multistart(loss_fn, args, threshold, target)
+        metrics["multistart"] = run_multistart(loss_fn, args, threshold, target, residual_fn)
     save_outputs(args.out, "silhouette_fit", frames, fit["losses"], metrics)
     print_metrics(metrics)
     return metrics

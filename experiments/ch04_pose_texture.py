@@ -8,6 +8,12 @@ Phong shader; the target silhouette is ``rgb.max(-1) != 1``. Loss = 1.0 * sum of
 silhouette differences + 0.1 * sum of squared RGB differences; the camera position starts at
 (3.0, 6.9, 2.5); Adam lr 0.05; at most 200 iterations, stop when loss < 800.
 
+``--optimizer lm`` replaces Adam by Levenberg-Marquardt on the per-pixel residuals
+(silhouette and RGB, weighted by the square roots of the loss weights; the 3 x 3 normal
+equations from a forward-mode Jacobian, ``jax.jacfwd``; same stopping rule); ``--compare``
+also runs the other optimizer from the same start and writes both to
+``metrics["comparison"]``.
+
 ``--starts N`` runs N random starts (radius 3..7) in batches of ``--chunk`` and reports the
 success rate; ``--threshold`` overrides the stopping loss, ``--start`` the camera start.
 ``--quick`` (a minute) renders 64 x 64 (K = 20 / 10) from a nearer start (dist 4.5, elev 65,
@@ -25,7 +31,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -36,10 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ch04_pose_common import (  # noqa: E402
     add_multistart_args,
+    add_optimizer_args,
     camera_from_position,
+    compare_optimizers,
     cow_mesh,
     fit_metrics,
-    fit_positions,
+    fit_one,
     phong_renderer,
     print_metrics,
     quick_start,
@@ -101,6 +108,24 @@ def make_loss(mesh, renderers, target_sil, target_rgb):
     return loss_fn
 
 
+def make_residuals(mesh, renderers, target_sil, target_rgb):
+    """``residual_fn(positions (S, 3)) -> (S, H * W * 4)``: the silhouette and RGB differences
+    times ``sqrt`` of their weights, so that their sum of squares is :func:`make_loss`."""
+    sil_renderer, tex_renderer = renderers
+    w_sil, w_tex = (math.sqrt(w) for w in WEIGHTS)
+
+    def residual_fn(positions):
+        cams = camera_from_position(positions)
+        meshes = mesh.extend(positions.shape[0])
+        sil = sil_renderer(meshes, cameras=cams)[..., 3]
+        rgb = tex_renderer(meshes, cameras=cams)[..., :3]
+        s = positions.shape[0]
+        return jnp.concatenate([w_sil * (sil - target_sil).reshape(s, -1),
+                                w_tex * (rgb - target_rgb).reshape(s, -1)], axis=1)
+
+    return residual_fn
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
@@ -109,6 +134,7 @@ def parse_args(argv):
     p.add_argument("--iters", type=int, default=None, help="default 200 (80 with --quick)")
     p.add_argument("--image-size", type=int, default=None, help="override the image side")
     add_multistart_args(p, THRESHOLD)
+    add_optimizer_args(p)
     return p.parse_args(argv)
 
 
@@ -131,25 +157,30 @@ def main(argv=None) -> dict:
     target_sil = (jnp.max(ref[..., :3], axis=-1) != 1.0).astype(jnp.float32)
     save_target(args.out, "target_rgb", ref[..., :3])
     save_target(args.out, "target_silhouette", target_sil)
-    loss_fn = make_loss(mesh, soft_renderers(size, k_sil, k_tex), target_sil, ref[..., :3])
+    renderers = soft_renderers(size, k_sil, k_tex)
+    loss_fn = make_loss(mesh, renderers, target_sil, ref[..., :3])
+    residual_fn = make_residuals(mesh, renderers, target_sil, ref[..., :3])
     frames = []
 
     def on_iteration(i, pos):
         frames.append(np.asarray(render_phong(mesh, pos[0])[0]))
 
-    t0 = time.perf_counter()
-    fit = fit_positions(loss_fn, np.asarray([start], np.float32), lr=LR,
+    fit, info = fit_one(args.optimizer, loss_fn, residual_fn, start, lr=LR,
                         max_iters=args.iters, threshold=threshold,
                         on_iteration=on_iteration, desc="texture")  # fmt: skip
     metrics = {
         "data": source,
         "image_size": size,
         "faces_per_pixel": [k_sil, k_tex],
-        **fit_metrics(fit, start, target, threshold, LR),
-        "seconds": time.perf_counter() - t0,
+        **fit_metrics(fit, start, target, threshold),
+        **info,
     }
+    if args.compare:
+        metrics["comparison"] = compare_optimizers(
+            (fit, info), loss_fn, residual_fn, start, target, lr=LR, max_iters=args.iters,
+            threshold=threshold, desc="texture")
     if args.starts > 0:
-        metrics["multistart"] = run_multistart(loss_fn, args, threshold, target)
+        metrics["multistart"] = run_multistart(loss_fn, args, threshold, target, residual_fn)
     save_outputs(args.out, "texture_fit", frames, fit["losses"], metrics)
     print_metrics(metrics)
     return metrics

@@ -6,12 +6,15 @@ candidates as one flat ``(bin, primitive)`` list per image; the fine pass tests 
 against its candidates with a primitive-specific function and keeps the K nearest. This module
 holds the primitive-independent parts: the K-nearest selection and merge, the runners of the
 fine pass (:func:`map_fine`, :func:`dynamic_search`), :func:`binned_search` that ties them
-together and its plans (:func:`plan_from_counts`, :func:`jit_plan`). Nothing here is
-differentiated: the rasterizers recompute their differentiable outputs from the indices found.
+together, and the :class:`RasterPlan` that sizes it (:func:`plan_search`: from the true bin
+counts eagerly, :func:`plan_from_counts`, from the settings under ``jit``, :func:`jit_plan`).
+Nothing here is differentiated: the rasterizers recompute their differentiable outputs from
+the indices found.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import warnings
@@ -23,6 +26,7 @@ import numpy as np
 from jax3d.renderer.binning import (
     bin_entries,
     bin_extents_xy,
+    bin_grid,
     bin_pixel_coords,
     unbin_pixels,
 )
@@ -34,6 +38,9 @@ __all__ = [
     "bin_candidates",
     "map_fine",
     "dynamic_search",
+    "RasterPlan",
+    "plan_search",
+    "plan_overflows",
     "binned_search",
     "plan_from_counts",
     "jit_plan",
@@ -111,13 +118,14 @@ def merge_nearest(best_key, best_slot, key, slot, K):
 
 
 def dynamic_search(keys_fn, table, bins, px, py, K, *, group, chunk):
-    """K nearest primitives of every bin's pixels with data-dependent work (jit path).
+    """K nearest primitives of every bin's pixels, data-dependent work (a plan without tiers).
 
     Bins are sorted by candidate count and processed ``group`` at a time (a ``while_loop``
     that stops at the first group without candidates); each group runs a ``while_loop`` over
     its candidates ``chunk`` at a time, up to the fullest bin of the group, merging into a
-    running top-K (:func:`merge_nearest`). So the work follows the true counts (as the eager
-    plan does) while every shape stays static: no per-bin capacity, only the flat list's E.
+    running top-K (:func:`merge_nearest`). So the work follows the true counts (as a tiered
+    plan from the counts does) while every shape stays static: no per-bin capacity, only the
+    flat list's E.
 
     Args:
         keys_fn: ``(px (P,), py (P,), cand (M, ...), ids (M,)) -> (key (P, M), slot (P, M))``,
@@ -185,37 +193,130 @@ def _dynamic_sizes(P: int, K: int) -> tuple[int, int]:
     return max(1, (1 << 17) // (P * chunk)), chunk
 
 
-def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard, keys=None):
+@dataclasses.dataclass(frozen=True)
+class RasterPlan:
+    """The static sizes of one rasterization call: what the search allocates and loops over.
+
+    A plan is computed first, by one function per rasterizer
+    (:func:`jax3d.renderer.mesh.rasterize_meshes.plan_mesh_rasterization`,
+    :func:`jax3d.renderer.points.rasterize_points.plan_points_rasterization`): from the true bin
+    counts when the data are concrete (an eager call, also under a bare ``jax.grad``), from the
+    settings under ``jit`` / ``vmap`` (:func:`plan_search`). The same compiled core consumes it
+    in both cases, and checks it against the data: a plan too small for them (an overflow) is
+    never silent, the search then tests every primitive in every bin (exact but slow) and warns.
+
+    Attributes:
+        bin_size: bin edge in pixels.
+        num_bins: NB, the number of bins ``BY * BX`` of the image.
+        list_capacity: E, entries of each image's flat (bin, primitive) candidate list.
+        tiers: ``((B_t, M_t), ...)``: the ``B_0`` fullest bins (of all ``N * NB``) get ``M_0``
+            candidate slots, the next ``B_1`` ``M_1``, ..., the rest none (they must be
+            empty); or None: no per-bin capacity, :func:`dynamic_search` loops over each bin's
+            true candidates (the plan under ``jit`` with the XLA backend).
+        clip_z: meshes: clip faces at ``z_clip_value`` (False when there is no clip plane, or
+            when it is known that no face crosses it).
+    """
+
+    bin_size: int
+    num_bins: int
+    list_capacity: int
+    tiers: tuple[tuple[int, int], ...] | None = None
+    clip_z: bool = False
+
+    def check(self, image_size, batch: int) -> None:
+        """``ValueError`` unless this plan fits an (H, W) image and ``batch`` items."""
+        H, W = image_size
+        by, bx = bin_grid(H, W, self.bin_size)
+        if by * bx != self.num_bins:
+            raise ValueError(f"plan has {self.num_bins} bins of {self.bin_size} px, an image of "
+                             f"{(H, W)} has {by * bx}")
+        if self.tiers is not None and sum(b for b, _ in self.tiers) > batch * self.num_bins:
+            raise ValueError(f"plan tiers {self.tiers} cover more than the {batch} x "
+                             f"{self.num_bins} bins of this batch")
+
+
+def plan_search(counts, totals, *, num_primitives: int, batch: int, image_size, bin_size: int,
+                max_per_bin: int | None, dynamic: bool = True, clip_z: bool = False,
+                name: str = "max_faces_per_bin") -> RasterPlan:
+    """The search plan: from the true counts when given, else from the settings.
+
+    Args:
+        counts: None (the data are traced: plan from settings, :func:`jit_plan`) or the host
+            (N, NB) candidates per bin; totals: (N,) (bin, primitive) overlaps per item.
+        num_primitives: F, faces (or clipped slots) / points per item; batch: N.
+        image_size: (H, W); bin_size: bin edge in pixels (> 0).
+        max_per_bin: the user's capacity (``max_faces_per_bin`` / ``max_points_per_bin``,
+            named ``name`` in the warning), or None. With counts, a value below the fullest
+            bin warns and is raised to the true count (:func:`plan_from_counts`).
+        dynamic: under ``jit``, no per-bin capacity (XLA's :func:`dynamic_search`) rather
+            than ``max_per_bin`` (default 512) for every bin (the Pallas kernel).
+        clip_z: stored in the plan (meshes).
+    """
+    H, W = image_size
+    by, bx = bin_grid(H, W, bin_size)
+    NB = by * bx
+    if counts is None:
+        E, tiers = jit_plan(num_primitives, NB, batch, max_per_bin, dynamic=dynamic)
+    else:
+        counts, totals = np.asarray(counts), np.asarray(totals)
+        need = int(counts.max()) if counts.size else 0
+        if max_per_bin is not None and need > max_per_bin:
+            warnings.warn(
+                f"{name}={max_per_bin} is too small: a bin holds {need} primitives; using "
+                f"capacity {need} instead.",
+                stacklevel=3,
+            )
+        E, tiers = plan_from_counts(counts, totals, num_primitives)
+    return RasterPlan(bin_size=int(bin_size), num_bins=NB, list_capacity=int(E), tiers=tiers,
+                      clip_z=bool(clip_z))
+
+
+def plan_overflows(plan: RasterPlan, counts, totals):
+    """() bool, traced: whether ``plan`` is too small for these (N, NB) counts and (N,) totals
+    (the flat list, a bin above its tier's capacity, or a candidate in a bin past the tiers)."""
+    over = totals.max() > plan.list_capacity
+    if plan.tiers is not None:
+        ranked = -jnp.sort(-counts.reshape(-1))  # fullest first
+        r0 = 0
+        for nb_t, m_t in plan.tiers:
+            over = over | (ranked[r0] > m_t)
+            r0 += nb_t
+        if r0 < ranked.shape[0]:
+            over = over | (ranked[r0] > 0)
+    return over
+
+
+def binned_search(table, bbox, ok, image_size, plan: RasterPlan, K, run, keys=None):
     """Indices (N, H, W, K) of the primitives each pixel sees (mesh faces or points).
 
     Args:
         table: (N, F, ...) per-primitive rows handed to the fine stage.
         bbox: (N, F, 4) NDC boxes ``[xmin, xmax, ymin, ymax]``; ok: (N, F) bool.
-        plan: ``(E, tiers)``: E is the capacity of each item's flat (bin, primitive) list and
-            ``tiers = ((B_t, M_t), ...)`` processes the B_t fullest bins left with M_t
-            candidates each (bins sorted by count), so padding stays proportional to counts.
-            ``tiers=None`` (the jit path) runs :func:`dynamic_search` with ``keys`` instead.
+        plan: the :class:`RasterPlan`. With ``tiers``, bins are sorted by count and tier t
+            processes the next B_t bins with M_t candidates each, so padding stays
+            proportional to the counts; with ``tiers=None`` :func:`dynamic_search` runs with
+            ``keys`` instead. Either way the plan is checked against the counts
+            (:func:`plan_overflows`): on overflow every primitive is tested in every bin
+            (exact) and a ``UserWarning`` names the counts.
         run: ``run(table, bins, n, b, px, py, M) -> (B, P, K)``, e.g. :func:`map_fine`.
-        guard: check capacities in the traced code and fall back to all primitives on overflow.
         keys: the keys function of :func:`dynamic_search` (needed when ``tiers`` is None).
     """
     H, W = image_size
     N, F = table.shape[:2]
+    bin_size, E, tiers = plan.bin_size, plan.list_capacity, plan.tiers
     px, py, _ = (jnp.asarray(a) for a in _bin_layout(H, W, bin_size))
     ext_x, ext_y = (jnp.asarray(a) for a in bin_extents_xy(H, W, bin_size))
     NB, P = px.shape
-    E, tiers = plan
     sorted_ids, starts, counts, total = jax.vmap(
         lambda bb, o: bin_entries(bb, o, ext_x, ext_y, E)
     )(bbox, ok)
     bins = (sorted_ids, starts, counts)
-    flat = counts.reshape(N * NB)
-    order = jnp.argsort(-flat, stable=True).astype(jnp.int32)
 
     def binned():
         if tiers is None:
             group, chunk = _dynamic_sizes(P, K)
             return dynamic_search(keys, table, bins, px, py, K, group=group, chunk=chunk)
+        order = jnp.argsort(-counts.reshape(N * NB), stable=True).astype(jnp.int32)
         out = jnp.full((N * NB, P, K), -1, jnp.int32)
         r0 = 0
         for nb_t, m_t in tiers:
@@ -228,23 +329,22 @@ def binned_search(table, bbox, ok, image_size, bin_size, plan, K, run, guard, ke
         idx = jnp.arange(N * NB, dtype=jnp.int32)
         return run(table, None, idx // NB, idx % NB, px, py, F)
 
-    if guard:
-        overflow = total.max() > E
-        if tiers is not None:
-            overflow = overflow | (flat.max() > tiers[0][1])
-        jax.debug.callback(_warn_overflow, overflow, total.max(), E)
-        out = jax.lax.cond(overflow, every_primitive, binned)
-    else:
-        out = binned()
+    overflow = plan_overflows(plan, counts, total)
+    jax.debug.callback(functools.partial(_warn_overflow, plan=plan), overflow, total.max(),
+                       counts.max())
+    out = jax.lax.cond(overflow, every_primitive, binned)
     return unbin_pixels(out.reshape(N, NB, P, K), H, W, bin_size)
 
 
-def _warn_overflow(overflow, total, capacity):
+def _warn_overflow(overflow, total, fullest, plan):
     if bool(np.any(overflow)):
+        caps = "no per-bin capacity" if plan.tiers is None else f"bin capacities {plan.tiers}"
         warnings.warn(
-            f"rasterization bins overflowed under jit ({int(np.max(total))} (bin, primitive) "
-            f"overlaps, capacity {capacity}): fell back to testing every primitive in every "
-            "bin (exact but slow); raise max_faces_per_bin / max_points_per_bin.",
+            f"rasterization bins overflowed their plan ({int(np.max(total))} (bin, primitive) "
+            f"overlaps for a list of {plan.list_capacity}, {int(np.max(fullest))} in the "
+            f"fullest bin, {caps}): fell back to testing every primitive in every bin (exact "
+            "but slow); raise max_faces_per_bin / max_points_per_bin, or plan from these "
+            "data.",
             stacklevel=2,
         )
 

@@ -7,6 +7,8 @@
   parallelism over a device mesh;
 - `CheckpointManager` (orbax: the last N and the best by a metric, atomic) and `fit`, the loop
   with exact resume, JSONL + TensorBoard logs, image summaries and a tqdm bar;
+- `levenberg_marquardt` (and its `_init` / `_step`): damped Gauss-Newton with forward-mode
+  Jacobians for small least-squares problems (a camera pose fitted to an image);
 - scale-out helpers: `make_data_mesh`, `shard_batch`, `replicate`, `sharded_map`,
   `host_local_to_global`, `initialize_distributed`.
 
@@ -14,6 +16,12 @@ See docs/training.md.
 """
 
 from jax3d.train.checkpoint import CheckpointManager
+from jax3d.train.least_squares import (
+    LevenbergMarquardtState,
+    levenberg_marquardt,
+    levenberg_marquardt_init,
+    levenberg_marquardt_step,
+)
 from jax3d.train.logger import MetricLogger, ProgressBar, image_grid, read_jsonl
 from jax3d.train.loop import FitConfig, fit
 from jax3d.train.parallel import (
@@ -35,6 +43,7 @@ __all__ = [
     "CheckpointManager",
     "FitConfig",
     "GANState",
+    "LevenbergMarquardtState",
     "MetricLogger",
     "ProgressBar",
     "TrainState",
@@ -46,6 +55,9 @@ __all__ = [
     "image_grid",
     "initialize_distributed",
     "key_for_step",
+    "levenberg_marquardt",
+    "levenberg_marquardt_init",
+    "levenberg_marquardt_step",
     "make_data_mesh",
     "make_gan_step",
     "make_train_step",

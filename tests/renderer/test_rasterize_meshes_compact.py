@@ -1,4 +1,4 @@
-"""The eager compacted recompute (fragments only) equals the fused dense one."""
+"""The compacted recompute (fragments only) equals the dense one; the recompute's plan."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 rm = importlib.import_module("jax3d.renderer.mesh.rasterize_meshes")
+rc = importlib.import_module("jax3d.renderer.mesh.recompute")
 
 
 def _scene(seed=0, N=2, F=12):
@@ -36,21 +37,22 @@ def test_compacted_equals_dense_values_and_grads(monkeypatch, blur, K, persp):
 
     dense = rm.rasterize_face_verts(fv, nf, **kw), jax.grad(loss)(fv)
     monkeypatch.setattr(rm, "_DENSE_RECOMPUTE_MAX", 0)
-    slots = np.asarray(rm.rasterize_face_verts(fv, nf, **kw)[0])
-    assert rm._hit_capacity(jnp.asarray(slots)) < slots.size // K  # really compacted
+    slots = np.asarray(dense[0][0])
+    assert rc.plan_fragment_capacity(jnp.asarray(slots)) < slots.size // K  # really compacted
     compact = rm.rasterize_face_verts(fv, nf, **kw), jax.grad(loss)(fv)
     for a, b in zip(jax.tree.leaves(dense), jax.tree.leaves(compact)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     assert (np.asarray(dense[0][0]) >= 0).any() and (np.asarray(dense[0][0]) < 0).any()
 
 
-def test_hit_capacity_rounding_and_traced():
+def test_fragment_capacity_plan_rounding_and_traced():
     slots = -np.ones((1, 64, 64, 2), np.int32)
     slots[0, :10, :50, 0] = 3  # 500 fragments
-    cap = rm._hit_capacity(jnp.asarray(slots))
+    cap = rc.plan_fragment_capacity(jnp.asarray(slots))
     assert 500 <= cap <= 768
     slots[0, :10, :50, 1] = 4  # 1000 fragments
-    assert 1000 <= rm._hit_capacity(jnp.asarray(slots)) <= 1536
+    assert 1000 <= rc.plan_fragment_capacity(jnp.asarray(slots)) <= 1536
     slots[0] = 1  # every entry is a fragment: no compaction
-    assert rm._hit_capacity(jnp.asarray(slots)) is None
-    assert jax.jit(lambda s: jnp.int32(rm._hit_capacity(s) == "auto"))(jnp.asarray(slots)) == 1
+    assert rc.plan_fragment_capacity(jnp.asarray(slots)) is None
+    traced = jax.jit(lambda s: jnp.int32(rc.plan_fragment_capacity(s) == "auto"))
+    assert traced(jnp.asarray(slots)) == 1

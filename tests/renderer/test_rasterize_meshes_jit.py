@@ -1,9 +1,10 @@
-"""The jit path of the rasterizers: data-dependent search and switched recompute.
+"""The rasterizers under jit: the plan from the settings, the switched recompute.
 
-Under an outer ``jax.jit`` bin counts and fragment counts are traced, so the search runs
-:func:`dynamic_search` (bins sorted by count, a ``while_loop`` over candidate chunks) and the
-recompute picks a static capacity with ``lax.switch``. Both must give exactly what the eager
-path (plans from concrete counts) gives, gradients included.
+Under an outer ``jax.jit`` bin counts are traced, so the plan comes from the settings and the
+search runs :func:`dynamic_search` (bins sorted by count, a ``while_loop`` over candidate
+chunks); the recompute picks a static capacity with ``lax.switch`` (eagerly too). Both must
+give exactly what an eager call (a plan from the concrete counts, tiers) gives, gradients
+included.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def test_jit_overflow_warns_and_stays_exact():
     fv, nf = random_scene(5, N=2, F=40)
     kw = dict(image_size=(16, 20), blur_radius=1e-3, faces_per_pixel=3, bin_size=8)
     eager = rm.rasterize_face_verts(fv, nf, **kw)
-    with pytest.warns(UserWarning, match="overflowed under jit"):
+    with pytest.warns(UserWarning, match="overflowed their plan"):
         jitted = jax.jit(lambda f: rm.rasterize_face_verts(f, nf, max_faces_per_bin=1, **kw))(
             jnp.asarray(fv))
         jax.block_until_ready(jitted)
@@ -117,7 +118,7 @@ def test_switched_recompute_equals_dense_values_and_grads(monkeypatch, blur, K):
         _, z, b, d = rm.rasterize_face_verts(v, nf, **kw)
         return (z * 0.3).sum() + (b * jnp.arange(3.0)).sum() + (d * 7.0).sum()
 
-    monkeypatch.setattr(rm, "_DENSE_RECOMPUTE_MAX", 0)  # eager: exact compaction
+    monkeypatch.setattr(rm, "_DENSE_RECOMPUTE_MAX", 0)  # compacted, not dense
     eager = rm.rasterize_face_verts(fv, nf, **kw), jax.grad(loss)(jnp.asarray(fv))
     jitted = jax.jit(lambda v: (rm.rasterize_face_verts(v, nf, **kw), jax.grad(loss)(v)))(
         jnp.asarray(fv))

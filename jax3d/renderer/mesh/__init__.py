@@ -3,6 +3,7 @@
 from jax3d.renderer.mesh.clip import ClippedFaces, clip_faces
 from jax3d.renderer.mesh.rasterize_meshes import (
     estimate_memory,
+    plan_mesh_rasterization,
     rasterize_face_verts,
     rasterize_meshes,
 )
@@ -15,6 +16,7 @@ __all__: list[str] = [
     "RasterizationSettings",
     "clip_faces",
     "estimate_memory",
+    "plan_mesh_rasterization",
     "rasterize_face_verts",
     "rasterize_meshes",
 ]

@@ -10,6 +10,13 @@ Memory is ``O(N*H*W*K + N*NB*M)`` plus ``O(batch*P*M)`` per fine step (``NB`` bi
 pixels, ``M`` candidates per bin); never ``O(H*W*F)``. The recompute (and its backward) runs
 ``_RECOMPUTE_BLOCK`` fragments at a time, so its temporaries do not grow with ``N*H*W*K``.
 
+One path: :func:`plan_mesh_rasterization` computes a
+:class:`~jax3d.renderer.binned_search.RasterPlan` (from the true bin counts when the data are
+concrete, from the settings under ``jit``) and the same core, ``_rasterize_core`` (a jitted
+search, then a jitted recompute at the capacity of
+:func:`~jax3d.renderer.mesh.recompute.plan_fragment_capacity`), consumes it eagerly and under
+``jit``.
+
 Module layout: :mod:`jax3d.renderer.mesh.triangle` (edge functions, barycentrics, distances),
 :mod:`jax3d.renderer.mesh.face_search` (face table and per-bin hit test),
 :mod:`jax3d.renderer.binned_search` (the K-nearest binned search shared with the point
@@ -29,32 +36,31 @@ import numpy as np
 
 from jax3d.renderer.binned_search import (
     FINE_STEP_ELEMENTS,
+    RasterPlan,
     binned_search,
-    jit_plan,
     map_fine,
-    plan_from_counts,
+    plan_search,
 )
 from jax3d.renderer.binning import (
     bin_counts,
     bin_extents_xy,
-    bin_grid,
     check_max_per_bin,
     default_bin_size,
     parse_image_size,
 )
 from jax3d.renderer.mesh import clip as clip_lib
 from jax3d.renderer.mesh.face_search import bin_keys, face_bbox, face_table, fine_rasterize_bin
-from jax3d.renderer.mesh.recompute import recompute
-from jax3d.renderer.mesh.switch import round_capacity
+from jax3d.renderer.mesh.recompute import plan_fragment_capacity, recompute
 from jax3d.validation import is_traced
 
-__all__ = ["rasterize_meshes", "rasterize_face_verts", "estimate_memory"]
+__all__ = ["rasterize_meshes", "rasterize_face_verts", "plan_mesh_rasterization",
+           "estimate_memory"]
 
-_DENSE_RECOMPUTE_MAX = 1 << 18  # N*H*W*K up to which search + recompute run as one call
+_DENSE_RECOMPUTE_MAX = 1 << 18  # N*H*W*K up to which the recompute is dense (no compaction)
 
 
 def _mesh_runner(backend, settings):
-    if backend == "pallas":
+    if backend == "pallas":  # deferred: Pallas loads only when asked for (no import cycle)
         from jax3d.renderer.mesh.rasterize_meshes_pallas import fine_pallas
 
         return functools.partial(
@@ -63,25 +69,9 @@ def _mesh_runner(backend, settings):
     return functools.partial(map_fine, functools.partial(fine_rasterize_bin, **settings))
 
 
-_STATIC = (
-    "image_size",
-    "blur_radius",
-    "faces_per_pixel",
-    "bin_size",
-    "plan",
-    "perspective_correct",
-    "clip_barycentric_coords",
-    "cull_backfaces",
-    "clip_z",
-    "cull_to_frustum",
-    "backend",
-    "guard",
-)
-
-
 def _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct, clip_z,
              cull_to_frustum, cull_backfaces):
-    """Clip/cull the faces and build the search table (N, F, S, 10)."""
+    """Clip/cull the faces and build the search table (N, F, S, 10) (no gradient)."""
     F = face_verts.shape[1]
     face_ok = jnp.arange(F)[None, :] < num_faces[:, None]
     clipped = clip_lib.clip_faces(
@@ -96,17 +86,9 @@ def _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correc
     return clipped, table
 
 
-_FRAG_STATIC = ("image_size", "perspective_correct", "clip_barycentric_coords", "cull_backfaces",
-                "clip_z", "cull_to_frustum", "capacity")
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _search_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_radius,
-                 faces_per_pixel, bin_size, plan, perspective_correct, clip_barycentric_coords,
-                 cull_backfaces, clip_z, cull_to_frustum, backend, guard):
+def _search(table, *, plan, image_size, blur_radius, faces_per_pixel, perspective_correct,
+            clip_barycentric_coords, backend):
     """(N, H, W, K) int32 slots ``f * S + s`` of the K nearest faces (-1 empty); no gradient."""
-    _, table = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
-                        clip_z, cull_to_frustum, cull_backfaces)
     settings = dict(
         blur_radius=blur_radius,
         faces_per_pixel=faces_per_pixel,
@@ -118,22 +100,60 @@ def _search_impl(face_verts, num_faces, z_clip_value, *, image_size, blur_radius
     keys = functools.partial(bin_keys, blur_radius=blur_radius,
                              perspective_correct=perspective_correct,
                              clip_barycentric_coords=clip_barycentric_coords)
-    return binned_search(table, bbox, any_ok, image_size, bin_size, plan, faces_per_pixel, run,
-                         guard, keys)
+    return binned_search(table, bbox, any_ok, image_size, plan, faces_per_pixel, run, keys)
+
+
+def _warn_unclipped(crossing):
+    if bool(np.any(crossing)):
+        warnings.warn(
+            "faces cross z_clip_value but the rasterization plan says they do not "
+            "(plan.clip_z=False, a plan computed for other data): they were not clipped; "
+            "plan from these data or with clip_z=True.",
+            stacklevel=2,
+        )
+
+
+_SEARCH_STATIC = ("plan", "image_size", "blur_radius", "faces_per_pixel", "perspective_correct",
+                  "clip_barycentric_coords", "cull_backfaces", "cull_to_frustum", "z_clip",
+                  "backend")
+
+
+@functools.partial(jax.jit, static_argnames=_SEARCH_STATIC)
+def _search_core(face_verts, num_faces, z_clip_value, *, plan, image_size, blur_radius,
+                 faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces,
+                 cull_to_frustum, z_clip, backend):
+    """(N, H, W, K) int32 slots ``f * S + s`` of the K nearest faces (-1 empty), the search
+    sized by ``plan``; never differentiated (called on ``stop_gradient`` inputs)."""
+    F = face_verts.shape[1]
+    _, table = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
+                        plan.clip_z, cull_to_frustum, cull_backfaces)
+    if z_clip and not plan.clip_z:  # the plan said nothing crosses the plane: check it
+        z = face_verts[..., 2].min(-1)
+        crossing = ((z < z_clip_value) & (jnp.arange(F)[None] < num_faces[:, None])).any()
+        jax.debug.callback(_warn_unclipped, crossing)
+    return _search(table, plan=plan, image_size=image_size, blur_radius=blur_radius,
+                   faces_per_pixel=faces_per_pixel, perspective_correct=perspective_correct,
+                   clip_barycentric_coords=clip_barycentric_coords, backend=backend)
+
+
+_FRAG_STATIC = ("image_size", "perspective_correct", "clip_barycentric_coords", "cull_backfaces",
+                "clip_z", "cull_to_frustum", "capacity")
 
 
 @functools.partial(jax.jit, static_argnames=_FRAG_STATIC)
-def _fragments_impl(face_verts, num_faces, z_clip_value, slots, *, image_size,
+def _fragments_core(face_verts, num_faces, z_clip_value, slots, *, image_size,
                     perspective_correct, clip_barycentric_coords, cull_backfaces, clip_z,
                     cull_to_frustum, capacity):
-    """Differentiable fragments ``(pix_to_face, zbuf, bary, dists)`` of the searched slots."""
+    """Differentiable fragments ``(pix_to_face, zbuf, bary, dists)`` of the searched slots,
+    the recompute visiting ``capacity`` entries (:func:`~jax3d.renderer.mesh.recompute.recompute`:
+    None dense, an int, or ``"auto"``)."""
     N, F = face_verts.shape[:2]
     clipped, _ = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
                           clip_z, cull_to_frustum, cull_backfaces)
     S = clipped.face_verts.shape[2]
     flat_verts = clipped.face_verts.reshape(N, F * S, 3, 3)
     zbuf, bary, dists = recompute(flat_verts, slots, perspective_correct,
-                                   clip_barycentric_coords, capacity)
+                                  clip_barycentric_coords, capacity)
     if S > 1:
         bary = clip_lib.convert_clipped_bary(bary, slots, clipped.bary_conversion)
     local = jnp.where(slots >= 0, slots // S, -1)
@@ -142,46 +162,23 @@ def _fragments_impl(face_verts, num_faces, z_clip_value, slots, *, image_size,
     return pix_to_face.astype(jnp.int32), zbuf, bary, dists
 
 
-def _hit_capacity(slots):
-    """Static bound on the fragments in concrete ``slots`` (``"auto"`` when traced): the count
-    rounded up by :func:`round_capacity` so that nearby counts share compiled code; None
-    (dense) when that is not smaller than ``slots.size``."""
-    if is_traced(slots):
-        return "auto"
-    cap = round_capacity(int(np.count_nonzero(np.asarray(slots) >= 0)))
-    return cap if cap < slots.size else None
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _fused_impl(face_verts, num_faces, z_clip_value, *, image_size, clip_barycentric_coords,
-                perspective_correct, cull_backfaces, clip_z, cull_to_frustum, **search):
-    """Search and dense recompute in one compiled call (small outputs: no host round trip)."""
+def _rasterize_core(face_verts, num_faces, z_clip_value, *, plan, image_size,
+                    clip_barycentric_coords, perspective_correct, cull_backfaces,
+                    cull_to_frustum, **search):
+    """The one rasterization path, run as is eagerly and under ``jit``: the search sized by
+    ``plan`` (no gradient), then the differentiable recompute of the faces found, at the
+    capacity of :func:`~jax3d.renderer.mesh.recompute.plan_fragment_capacity` (dense for
+    small outputs, ``N*H*W*K <= _DENSE_RECOMPUTE_MAX``). Eagerly these are two compiled calls
+    with the fragment count read in between; under ``jit`` both are traced into the caller."""
     geo = dict(image_size=image_size, perspective_correct=perspective_correct,
-               cull_backfaces=cull_backfaces, clip_z=clip_z, cull_to_frustum=cull_to_frustum)
+               cull_backfaces=cull_backfaces, cull_to_frustum=cull_to_frustum)
     primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
-    slots = _search_impl(*primal, clip_barycentric_coords=clip_barycentric_coords, **geo,
-                         **search)
-    return _fragments_impl(face_verts, num_faces, z_clip_value, slots,
-                           clip_barycentric_coords=clip_barycentric_coords, capacity=None, **geo)
-
-
-def _rasterize_impl(face_verts, num_faces, z_clip_value, *, image_size, clip_barycentric_coords,
-                    perspective_correct, cull_backfaces, clip_z, cull_to_frustum, **search):
-    """Search (no gradient) then differentiable recompute, compacted to the hits when eager
-    and the fragments are large (``N*H*W*K > _DENSE_RECOMPUTE_MAX``)."""
-    geo = dict(image_size=image_size, perspective_correct=perspective_correct,
-               cull_backfaces=cull_backfaces, clip_z=clip_z, cull_to_frustum=cull_to_frustum)
-    if face_verts.shape[0] * image_size[0] * image_size[1] * search["faces_per_pixel"] <= (
-        _DENSE_RECOMPUTE_MAX
-    ):
-        return _fused_impl(face_verts, num_faces, z_clip_value,
-                           clip_barycentric_coords=clip_barycentric_coords, **geo, **search)
-    primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
-    slots = _search_impl(*primal, clip_barycentric_coords=clip_barycentric_coords, **geo,
-                         **search)
-    return _fragments_impl(face_verts, num_faces, z_clip_value, slots,
-                           clip_barycentric_coords=clip_barycentric_coords,
-                           capacity=_hit_capacity(slots), **geo)
+    slots = _search_core(*primal, plan=plan, clip_barycentric_coords=clip_barycentric_coords,
+                         **geo, **search)
+    dense = slots.size <= _DENSE_RECOMPUTE_MAX
+    return _fragments_core(face_verts, num_faces, z_clip_value, slots,
+                           clip_barycentric_coords=clip_barycentric_coords, clip_z=plan.clip_z,
+                           capacity=None if dense else plan_fragment_capacity(slots), **geo)
 
 
 _COUNT_STATIC = ("image_size", "blur_radius", "bin_size", "perspective_correct", "clip_z",
@@ -198,6 +195,71 @@ def _bin_counts(face_verts, num_faces, z_clip_value, *, image_size, blur_radius,
     ext_x, ext_y = (jnp.asarray(a) for a in bin_extents_xy(*image_size, bin_size))
     counts, per = jax.vmap(lambda bb, ok: bin_counts(bb, ok, ext_x, ext_y))(bbox, any_ok)
     return counts, per.sum(-1)
+
+
+def _resolve_bin_size(bin_size, H, W, blur_radius) -> int:
+    if bin_size is None:
+        return default_bin_size(H, W, blur_radius=float(blur_radius))
+    return int(bin_size) if bin_size else max(H, W)  # 0: one bin
+
+
+def plan_mesh_rasterization(
+    face_verts,
+    num_faces_per_mesh,
+    image_size=256,
+    blur_radius: float = 0.0,
+    bin_size: int | None = None,
+    max_faces_per_bin: int | None = None,
+    perspective_correct: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
+    cull_to_frustum: bool = False,
+    *,
+    backend: str = "xla",
+) -> RasterPlan:
+    """The :class:`RasterPlan` of a mesh rasterization: from the data when they are concrete,
+    from the settings when they are traced. With the recompute's
+    :func:`~jax3d.renderer.mesh.recompute.plan_fragment_capacity`, the only places where an
+    eager call and a jitted one differ.
+
+    Eagerly (also under a bare ``jax.grad``) the faces are clipped and binned first and the
+    plan is sized from the true counts (:func:`jax3d.renderer.binned_search.plan_from_counts`:
+    tiers of bins, a ``max_faces_per_bin`` below the fullest bin warns and is raised), and
+    ``clip_z`` is False when no valid vertex lies in front of ``z_clip_value`` (clipping would
+    change nothing). Under ``jit`` / ``vmap`` the plan comes from the settings
+    (:func:`jax3d.renderer.binned_search.jit_plan`; ``clip_z`` whenever a plane is given).
+
+    Args:
+        face_verts: (N, F, 3, 3) float32 NDC face vertices; num_faces_per_mesh: (N,) int;
+            the rest as :func:`rasterize_face_verts` (validated there).
+    """
+    face_verts = jnp.asarray(face_verts, jnp.float32)
+    num_faces = jnp.asarray(num_faces_per_mesh).astype(jnp.int32)
+    N, F = face_verts.shape[:2]
+    H, W = parse_image_size(image_size)
+    bs = _resolve_bin_size(bin_size, H, W, blur_radius)
+    zc = jnp.asarray(z_clip_value if z_clip_value is not None else 0.0, jnp.float32)
+    primal = jax.lax.stop_gradient((face_verts, num_faces, zc))  # concrete under bare grad
+    common = dict(image_size=(H, W), bin_size=bs, max_per_bin=max_faces_per_bin,
+                  num_primitives=F, batch=N, dynamic=backend == "xla")
+    if any(is_traced(x) for x in primal):
+        return plan_search(None, None, clip_z=z_clip_value is not None, **common)
+    fv, nf, zcv = (np.asarray(x) for x in primal)
+    valid = np.arange(F)[None, :] < nf[:, None]
+    clip_z = z_clip_value is not None and bool((fv[..., 2][valid] < zcv).any())
+    counts, totals = _bin_counts(*primal, image_size=(H, W), blur_radius=float(blur_radius),
+                                 bin_size=bs, perspective_correct=bool(perspective_correct),
+                                 clip_z=clip_z, cull_to_frustum=bool(cull_to_frustum),
+                                 cull_backfaces=bool(cull_backfaces))
+    return plan_search(counts, totals, clip_z=clip_z, **common)
+
+
+def _check_plan(plan, image_size, N, z_clip_value):
+    if not isinstance(plan, RasterPlan):
+        raise TypeError(f"plan must be a RasterPlan or None, got {type(plan)}")
+    plan.check(image_size, N)
+    if plan.clip_z and z_clip_value is None:
+        raise ValueError("plan.clip_z is True but z_clip_value is None")
 
 
 def _validate(face_verts, num_faces, faces_per_pixel, blur_radius, bin_size, max_faces_per_bin,
@@ -234,6 +296,7 @@ def rasterize_face_verts(
     cull_to_frustum: bool = False,
     *,
     backend: str = "xla",
+    plan: RasterPlan | None = None,
 ):
     """Rasterize padded per-mesh face vertices already in NDC (array-level core).
 
@@ -242,6 +305,11 @@ def rasterize_face_verts(
             vertex i of face f of mesh n (z = view depth); rows ``f >= num_faces[n]`` ignored.
         num_faces_per_mesh: (N,) int, valid faces per mesh.
         image_size, blur_radius, ...: as :func:`rasterize_meshes`.
+        plan: None (computed by :func:`plan_mesh_rasterization` from these arguments) or a
+            :class:`~jax3d.renderer.binned_search.RasterPlan` for the same image and batch,
+            e.g. one computed eagerly and reused under ``jit``; its ``bin_size`` replaces
+            ``bin_size``. A plan too small for the data still gives exact fragments (and a
+            warning).
 
     Returns:
         ``(pix_to_face, zbuf, bary_coords, dists)`` as :func:`rasterize_meshes`, with
@@ -255,66 +323,31 @@ def rasterize_face_verts(
         raise TypeError(f"face_verts must be floating point, got {face_verts.dtype}")
     face_verts = face_verts.astype(jnp.float32)
     H, W = parse_image_size(image_size)
-    if bin_size is None:
-        bin_size = default_bin_size(H, W, blur_radius=float(blur_radius))
-    if face_verts.shape[1] == 0:  # no faces at all: empty fragments
-        return _empty_fragments(face_verts.shape[0], H, W, faces_per_pixel)
-    if bin_size == 0:
-        bin_size = max(H, W)
-    if z_clip_value is not None and not _needs_z_clip(face_verts, num_faces, z_clip_value):
-        z_clip_value = None  # eager and nothing crosses the plane: identical, and cheaper
+    N, F = face_verts.shape[:2]
+    if F == 0:  # no faces at all: empty fragments
+        return _empty_fragments(N, H, W, faces_per_pixel)
+    if plan is None:
+        plan = plan_mesh_rasterization(face_verts, num_faces, (H, W), blur_radius, bin_size,
+                                       max_faces_per_bin, perspective_correct, cull_backfaces,
+                                       z_clip_value, cull_to_frustum, backend=backend)
+    else:
+        _check_plan(plan, (H, W), N, z_clip_value)
     zc = jnp.asarray(z_clip_value if z_clip_value is not None else 0.0, jnp.float32)
-    common = dict(
-        image_size=(H, W),
-        blur_radius=float(blur_radius),
-        bin_size=int(bin_size),
-        perspective_correct=bool(perspective_correct),
-        clip_z=z_clip_value is not None,
-        cull_to_frustum=bool(cull_to_frustum),
-        cull_backfaces=bool(cull_backfaces),
-    )
-    plan, guard = _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin, backend)
-    return _rasterize_impl(
+    return _rasterize_core(
         face_verts,
         num_faces,
         zc,
-        faces_per_pixel=int(faces_per_pixel),
         plan=plan,
+        image_size=(H, W),
+        blur_radius=float(blur_radius),
+        faces_per_pixel=int(faces_per_pixel),
+        perspective_correct=bool(perspective_correct),
         clip_barycentric_coords=bool(clip_barycentric_coords),
+        cull_backfaces=bool(cull_backfaces),
+        cull_to_frustum=bool(cull_to_frustum),
+        z_clip=z_clip_value is not None,
         backend=backend,
-        guard=guard,
-        **common,
     )
-
-
-def _needs_z_clip(face_verts, num_faces, z_clip_value) -> bool:
-    """False only when known (eagerly) that no valid vertex lies in front of the clip plane."""
-    primal = jax.lax.stop_gradient((face_verts, num_faces, jnp.asarray(z_clip_value)))
-    if any(is_traced(x) for x in primal):
-        return True
-    fv, nf, zc = (np.asarray(x) for x in primal)
-    valid = np.arange(fv.shape[1])[None, :] < nf[:, None]
-    return bool((fv[..., 2][valid] < zc).any())
-
-
-def _choose_plan(face_verts, num_faces, zc, common, max_faces_per_bin, backend):
-    """(plan, guard): exact plan from eager counts, else a fixed one guarded against overflow."""
-    N, F = face_verts.shape[:2]
-    H, W = common["image_size"]
-    by, bx = bin_grid(H, W, common["bin_size"])
-    primal = jax.lax.stop_gradient((face_verts, num_faces, zc))  # concrete under bare grad
-    if any(is_traced(x) for x in primal):
-        return jit_plan(F, by * bx, N, max_faces_per_bin, dynamic=backend == "xla"), True
-    counts, totals = _bin_counts(*primal, **common)
-    counts, totals = np.asarray(counts), np.asarray(totals)
-    need = int(counts.max()) if counts.size else 0
-    if max_faces_per_bin is not None and need > max_faces_per_bin:
-        warnings.warn(
-            f"max_faces_per_bin={max_faces_per_bin} is too small: a bin holds {need} faces; "
-            f"using capacity {need} instead.",
-            stacklevel=4,
-        )
-    return plan_from_counts(counts, totals, F), False
 
 
 def _empty_fragments(N, H, W, K):
@@ -354,11 +387,12 @@ def rasterize_meshes(
         bin_size: bin edge in pixels for coarse-to-fine rasterization; 0 means a single
             bin holding every face; None picks a size.
         max_faces_per_bin: None or a positive int (else ValueError), the capacity of each
-            bin. None: eagerly, sized from the true counts;
-            under ``jit`` the search has no per-bin capacity and the flat (bin, face) list
-            holds ``bins * max_faces_per_bin`` entries (None: the power of two above
-            ``max(8 F, 32 bins)``). On overflow the result stays exact: eagerly the capacity
-            is raised, under ``jit`` the search falls back to all faces; both warn.
+            bin, read by the plan (:func:`plan_mesh_rasterization`). Eagerly the plan is sized
+            from the true counts (a value too small is raised, with a warning); under ``jit``
+            the search has no per-bin capacity and the flat (bin, face) list holds
+            ``bins * max_faces_per_bin`` entries (None: the power of two above
+            ``max(8 F, 32 bins)``); on overflow the search falls back to all faces, exact,
+            and warns.
         perspective_correct: perspective-correct barycentrics (use for perspective cameras).
         clip_barycentric_coords: clamp barycentrics to the face before interpolating z.
         cull_backfaces: drop faces whose screen-space winding is clockwise

@@ -6,10 +6,12 @@ gathered vertices of exactly those faces. Gradients flow through here only: the 
 is one scatter-add of ``fragments * 9`` values into the faces (the gather of the coordinates is
 a custom JVP whose transpose is that scatter, so forward mode works as well).
 
-Only the fragments (slots >= 0) are visited, up to a static capacity: a given int, dense
-(None), or ``"auto"``, a ``lax.switch`` over a ladder of capacities that picks the smallest
-holding the traced count (:func:`jax3d.renderer.mesh.switch.switch_with_recompute`). The
-entries run ``_RECOMPUTE_BLOCK`` at a time, so temporaries do not grow with ``N*H*W*K``.
+Only the fragments (slots >= 0) are visited, up to a static capacity, the recompute's plan
+(:func:`plan_fragment_capacity`): from the data, the fragment count rounded up, when the slots
+are concrete; under ``jit`` ``"auto"``, a ``lax.switch`` over a ladder of capacities that picks
+the smallest holding the traced count
+(:func:`jax3d.renderer.mesh.switch.switch_with_recompute`). The entries run
+``_RECOMPUTE_BLOCK`` at a time, so temporaries do not grow with ``N*H*W*K``.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.renderer.binning import pixel_centers_ndc
-from jax3d.renderer.mesh.switch import capacity_ladder, switch_with_recompute
+from jax3d.renderer.mesh.switch import capacity_ladder, round_capacity, switch_with_recompute
 from jax3d.renderer.mesh.triangle import (
     barycentric_coords,
     clip_bary,
     nearest_edge_dist2,
     perspective_correct_bary,
 )
+from jax3d.validation import is_traced
 
-__all__ = ["recompute", "fragment_values"]
+__all__ = ["recompute", "plan_fragment_capacity", "fragment_values"]
 
 _SAFE_TRIANGLE = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]], np.float32)
 
@@ -129,8 +132,9 @@ def recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, c
         capacity: static bound on the number of fragments (``slots >= 0``), or None
             (``N*H*W*K``, dense). Only those entries are evaluated (the first ``capacity`` in
             row-major order) and scattered back, so the work and the backward scatter scale
-            with the fragments, not with the image times K. ``"auto"`` (the jit path) picks
-            the smallest of a few static capacities that fits, with ``lax.switch``.
+            with the fragments, not with the image times K. ``"auto"`` (what the rasterizer
+            uses above 2**18 slots) picks the smallest of a few static capacities that fits,
+            with ``lax.switch``.
     """
     if capacity == "auto":
         return _recompute_switch(face_verts, slots, perspective_correct,
@@ -161,11 +165,25 @@ def recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, c
     return zbuf.reshape(N, H, W, K), bary.reshape(N, H, W, K, 3), dist.reshape(N, H, W, K)
 
 
+def plan_fragment_capacity(slots):
+    """The recompute's plan: a static bound on the fragments of ``slots`` (N, H, W, K).
+
+    From the data when ``slots`` are concrete: their count rounded up by
+    :func:`~jax3d.renderer.mesh.switch.round_capacity` (nearby counts share compiled code),
+    None (dense) when that is not smaller than ``slots.size``. ``"auto"`` when traced (the
+    switch picks a capacity in the compiled code).
+    """
+    if is_traced(slots):
+        return "auto"
+    cap = round_capacity(int(np.count_nonzero(np.asarray(slots) >= 0)))
+    return cap if cap < slots.size else None
+
+
 _MIN_SWITCH_CAPACITY = 1 << 12
 
 
 def _switch_capacities(total: int) -> tuple[int, ...]:
-    """Static fragment capacities tried under jit (:func:`capacity_ladder`, >= 4096 each)."""
+    """Static fragment capacities of the switch (:func:`capacity_ladder`, >= 4096 each)."""
     return capacity_ladder(total, _MIN_SWITCH_CAPACITY)
 
 

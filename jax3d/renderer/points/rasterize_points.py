@@ -13,11 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax3d.renderer.binned_search import binned_search, jit_plan, map_fine, plan_from_counts
+from jax3d.renderer.binned_search import RasterPlan, binned_search, map_fine, plan_search
 from jax3d.renderer.binning import (
     bin_counts,
     bin_extents_xy,
-    bin_grid,
     check_max_per_bin,
     default_bin_size,
     parse_image_size,
@@ -25,7 +24,7 @@ from jax3d.renderer.binning import (
 )
 from jax3d.validation import is_traced
 
-__all__ = ["rasterize_points", "rasterize_points_padded"]
+__all__ = ["rasterize_points", "rasterize_points_padded", "plan_points_rasterization"]
 
 
 def points_bin_keys(px, py, cand, cand_ids):
@@ -78,19 +77,20 @@ def _point_table(points, num_points, radius):
     return table, bbox, ok
 
 
-_STATIC = ("image_size", "points_per_pixel", "bin_size", "plan", "guard")
+_STATIC = ("image_size", "points_per_pixel", "plan")
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _rasterize_points_impl(points, num_points, radius, *, image_size, points_per_pixel,
-                           bin_size, plan, guard):
+def _rasterize_points_core(points, num_points, radius, *, image_size, points_per_pixel, plan):
+    """The one path, eagerly and under ``jit``: the search sized by ``plan`` (no gradient),
+    then zbuf and distances recomputed from the points found (differentiable)."""
     N, P = points.shape[:2]
     H, W = image_size
     table, bbox, ok = _point_table(points, num_points, radius)
     run = functools.partial(map_fine, functools.partial(fine_points_bin,
                                                         points_per_pixel=points_per_pixel))
-    idx = binned_search(table, bbox, ok, image_size, bin_size, plan, points_per_pixel, run,
-                        guard, points_bin_keys)
+    idx = binned_search(table, bbox, ok, image_size, plan, points_per_pixel, run,
+                        points_bin_keys)
     idx = jax.lax.stop_gradient(idx)
     hit = idx >= 0
     pts = jax.vmap(lambda p, i: p[i])(points, jnp.maximum(idx, 0))  # (N, H, W, K, 3)
@@ -136,9 +136,36 @@ def _parse_radius(radius, N, P):
     raise ValueError(f"radius must be a scalar or (N, P) = ({N}, {P}), got {r.shape}")
 
 
+def plan_points_rasterization(points, num_points, image_size=256, radius=0.01,
+                              bin_size: int | None = None,
+                              max_points_per_bin: int | None = None) -> RasterPlan:
+    """The :class:`RasterPlan` of a point rasterization: from the true bin counts when the
+    points, lengths and radius are concrete, from the settings under ``jit`` / ``vmap``
+    (:func:`jax3d.renderer.binned_search.plan_search`). The only place where the two differ.
+
+    Args:
+        points: (N, P, 3) float32; num_points: (N,) int; radius: scalar or (N, P) float32;
+            the rest as :func:`rasterize_points`.
+    """
+    points = jnp.asarray(points, jnp.float32)
+    num_points = jnp.asarray(num_points).astype(jnp.int32)
+    N, P = points.shape[:2]
+    H, W = parse_image_size(image_size)
+    bs = default_bin_size(H, W) if bin_size is None else (bin_size or max(H, W))
+    radius = _parse_radius(radius, N, P)
+    primal = jax.lax.stop_gradient((points, num_points, radius))
+    common = dict(num_primitives=P, batch=N, image_size=(H, W), bin_size=int(bs),
+                  max_per_bin=max_points_per_bin, name="max_points_per_bin")
+    if any(is_traced(x) for x in primal):
+        return plan_search(None, None, **common)
+    counts, totals = _point_counts(*primal, image_size=(H, W), bin_size=int(bs))
+    return plan_search(counts, totals, **common)
+
+
 def rasterize_points_padded(points, num_points, image_size=256, radius=0.01,
                             points_per_pixel: int = 8, bin_size: int | None = None,
-                            max_points_per_bin: int | None = None):
+                            max_points_per_bin: int | None = None, *,
+                            plan: RasterPlan | None = None):
     """Rasterize padded NDC point clouds (array-level core of :func:`rasterize_points`).
 
     Args:
@@ -146,6 +173,11 @@ def rasterize_points_padded(points, num_points, image_size=256, radius=0.01,
         num_points: (N,) int.
         radius: scalar or (N, P) float32 NDC disc radius per point, >= 0 (checked when
             concrete; ValueError).
+        plan: None (computed by :func:`plan_points_rasterization`) or a
+            :class:`~jax3d.renderer.binned_search.RasterPlan` for the same image and batch
+            (e.g. computed eagerly, reused under ``jit``); its ``bin_size`` replaces
+            ``bin_size``. A plan too small for the data still gives exact results (and a
+            warning).
         Others as :func:`rasterize_points`.
     """
     points = jnp.asarray(points)
@@ -160,22 +192,20 @@ def rasterize_points_padded(points, num_points, image_size=256, radius=0.01,
     check_max_per_bin(max_points_per_bin, "max_points_per_bin")
     check_radius(radius)
     H, W = parse_image_size(image_size)
-    bs = default_bin_size(H, W) if bin_size is None else (bin_size or max(H, W))
     radius = _parse_radius(radius, N, P)
     points = points.astype(jnp.float32)
     if P == 0:
         neg = -jnp.ones((N, H, W, points_per_pixel), jnp.float32)
         return neg.astype(jnp.int32), neg, neg
-    primal = jax.lax.stop_gradient((points, num_points, radius))
-    if any(is_traced(x) for x in primal):
-        by, bx = bin_grid(H, W, bs)
-        plan, guard = jit_plan(P, by * bx, N, max_points_per_bin), True
+    if plan is None:
+        plan = plan_points_rasterization(points, num_points, (H, W), radius, bin_size,
+                                         max_points_per_bin)
+    elif not isinstance(plan, RasterPlan):
+        raise TypeError(f"plan must be a RasterPlan or None, got {type(plan)}")
     else:
-        counts, totals = _point_counts(*primal, image_size=(H, W), bin_size=bs)
-        plan, guard = plan_from_counts(np.asarray(counts), np.asarray(totals), P), False
-    return _rasterize_points_impl(points, num_points, radius, image_size=(H, W),
-                                  points_per_pixel=int(points_per_pixel), bin_size=int(bs),
-                                  plan=plan, guard=guard)
+        plan.check((H, W), N)
+    return _rasterize_points_core(points, num_points, radius, image_size=(H, W),
+                                  points_per_pixel=int(points_per_pixel), plan=plan)
 
 
 def rasterize_points(pointclouds, image_size=256, radius=0.01, points_per_pixel: int = 8,

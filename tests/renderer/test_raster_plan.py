@@ -1,0 +1,99 @@
+"""One rasterization path: a ``RasterPlan`` computed first, the same core run eagerly and jitted.
+
+The plan functions are the only places where eager and ``jit`` differ: from the true bin counts
+when the data are concrete, from the settings when they are traced. Given the same plan, the
+eager call and the jitted call run the same compiled core, so their fragments are identical;
+a plan too small for the data is never silent (a warning, exact results).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax3d.renderer.binned_search import RasterPlan, jit_plan, plan_from_counts
+from jax3d.renderer.mesh.rasterize_meshes import plan_mesh_rasterization, rasterize_face_verts
+from jax3d.renderer.points.rasterize_points import (
+    plan_points_rasterization,
+    rasterize_points_padded,
+)
+from tests.renderer.test_rasterize_meshes import random_scene
+from tests.renderer.test_rasterize_points import random_clouds
+
+MESH_KW = dict(image_size=(16, 20), blur_radius=2e-3, bin_size=4)
+POINTS_KW = dict(image_size=(16, 20), radius=0.15, bin_size=4)
+
+
+def _assert_same(a, b):
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_mesh_plan_from_data_eagerly_and_from_settings_under_jit():
+    fv, nf = random_scene(1, N=2, F=20, num_faces=[20, 9])
+    eager = plan_mesh_rasterization(fv, nf, **MESH_KW)
+    assert eager.tiers is not None and eager.bin_size == 4 and eager.num_bins == 4 * 5
+    assert not eager.clip_z  # no clip plane
+    # Data-based: the tiers cover the fullest bins with enough capacity, as plan_from_counts.
+    from jax3d.renderer.mesh.rasterize_meshes import _bin_counts
+
+    counts, totals = _bin_counts(jnp.asarray(fv), jnp.asarray(nf, jnp.int32), jnp.float32(0),
+                                 image_size=(16, 20), blur_radius=2e-3, bin_size=4,
+                                 perspective_correct=False, clip_z=False,
+                                 cull_to_frustum=False, cull_backfaces=False)  # fmt: skip
+    assert (eager.list_capacity, eager.tiers) == plan_from_counts(counts, totals, 20)
+    seen = []
+    jax.jit(lambda f: seen.append(plan_mesh_rasterization(f, nf, **MESH_KW)) or 0)(fv)
+    E, tiers = jit_plan(20, 20, 2, None)
+    assert seen == [RasterPlan(bin_size=4, num_bins=20, list_capacity=E, tiers=tiers)]
+    assert tiers is None  # XLA under jit: no per-bin capacity, the dynamic search
+    # A clip plane is planned away eagerly when nothing crosses it, kept under jit.
+    assert not plan_mesh_rasterization(fv, nf, **MESH_KW, z_clip_value=0.1).clip_z
+    assert plan_mesh_rasterization(fv, nf, **MESH_KW, z_clip_value=1.0).clip_z
+
+
+def test_mesh_eager_and_jit_with_the_same_plan_are_identical():
+    fv, nf = random_scene(2, N=2, F=20, num_faces=[20, 9])
+    kw = dict(MESH_KW, faces_per_pixel=2)
+    data_plan = plan_mesh_rasterization(fv, nf, **MESH_KW)  # tiers, from the counts
+    eager = rasterize_face_verts(fv, nf, **kw, plan=data_plan)
+    jitted = jax.jit(lambda f: rasterize_face_verts(f, nf, **kw, plan=data_plan))(fv)
+    _assert_same(eager, jitted)
+    # The settings' plan (the dynamic search) run eagerly: the same fragments. (Under jit it
+    # is the default: tests/renderer/test_rasterize_meshes_jit.py.)
+    settings_plan = RasterPlan(4, 20, *jit_plan(20, 20, 2, None))
+    _assert_same(eager, rasterize_face_verts(fv, nf, **kw, plan=settings_plan))
+    p2f = np.asarray(eager[0])
+    assert (p2f[0] >= 0).any() and (p2f[1][p2f[1] >= 0] >= 20).all()  # packed indices
+
+
+def test_points_plan_and_eager_equals_jit_with_the_same_plan():
+    pts, n = random_clouds(3, N=2, P=40, num_points=[40, 17])
+    eager_plan = plan_points_rasterization(pts, n, **POINTS_KW)
+    assert eager_plan.tiers is not None
+    seen = []
+    jax.jit(lambda p: seen.append(plan_points_rasterization(p, n, **POINTS_KW)) or 0)(pts)
+    E, tiers = jit_plan(40, 20, 2, None)
+    assert seen == [RasterPlan(bin_size=4, num_bins=20, list_capacity=E, tiers=tiers)]
+    kw = dict(POINTS_KW, points_per_pixel=4)
+    eager = rasterize_points_padded(pts, n, **kw, plan=eager_plan)
+    jitted = jax.jit(lambda p: rasterize_points_padded(p, n, **kw, plan=eager_plan))(pts)
+    _assert_same(eager, jitted)  # (the settings' plan: test_rasterize_meshes_jit.py)
+    assert (np.asarray(eager[0])[..., 0] >= 0).mean() > 0.1  # covered pixels
+
+
+def test_a_plan_too_small_warns_and_stays_exact():
+    fv, nf = random_scene(4, N=2, F=20)
+    kw = dict(MESH_KW, faces_per_pixel=2)
+    exact = rasterize_face_verts(fv, nf, **kw)
+    small = RasterPlan(bin_size=4, num_bins=20, list_capacity=8, tiers=((2, 1),))
+    with pytest.warns(UserWarning, match="overflowed their plan"):
+        out = rasterize_face_verts(fv, nf, **kw, plan=small)
+        jax.block_until_ready(out)
+    _assert_same(exact, out)
+    with pytest.raises(ValueError, match="bins"):
+        rasterize_face_verts(fv, nf, **dict(kw, image_size=32), plan=small)
+    with pytest.raises(TypeError, match="RasterPlan"):
+        rasterize_points_padded(np.zeros((1, 3, 3)), [3], 8, plan=(8, None))
