@@ -453,11 +453,16 @@ class SceneWriter:
             self.rows.append((scene, batch["images"][j], batch["K"][j], g, pred, meshes))
 
 
-def render_scene_meshes(meshes: list, K, image_size: int) -> np.ndarray:
-    """(S, S, 3) grey Phong render on white of camera-frame (OpenCV) meshes `[(verts, faces)]`
-    seen by the pixel camera `K` (the input view)."""
+def render_scene_meshes(meshes: list, K, image_size: int, scale: int = 1) -> np.ndarray:
+    """(S * scale, S * scale, 3) grey Phong render on white of camera-frame (OpenCV) meshes
+    `[(verts, faces)]` seen by the pixel camera `K` of the S x S input view, enlarged `scale`
+    times (`K`'s focal lengths and principal point scaled with it, so the render lines up
+    with the input image)."""
+    size = image_size * scale
     if not meshes:
-        return np.ones((image_size, image_size, 3), np.float32)
+        return np.ones((size, size, 3), np.float32)
+    K = np.asarray(K, np.float32).copy()
+    K[:2] *= scale  # pixel corners at integers (PyTorch3D's opencv convention): no offset
     verts = np.concatenate([v for v, _ in meshes]).astype(np.float32)
     offsets = np.cumsum([0] + [len(v) for v, _ in meshes[:-1]])
     faces = np.concatenate([f + o for (_, f), o in zip(meshes, offsets)]).astype(np.int32)
@@ -466,8 +471,7 @@ def render_scene_meshes(meshes: list, K, image_size: int) -> np.ndarray:
     vp[: len(verts)] = verts
     fp = np.full((F, 3), -1, np.int32)
     fp[: len(faces)] = faces
-    return np.asarray(_render_camera(vp, fp, len(verts), len(faces),
-                                     np.asarray(K, np.float32), size=image_size))  # fmt: skip
+    return np.asarray(_render_camera(vp, fp, len(verts), len(faces), K, size=size))
 
 
 @functools.partial(jax.jit, static_argnames=("size",))
@@ -520,7 +524,7 @@ def save_figure(rows, path: Path, classes, title: str, scale: int = 3):
         S = image.shape[0]
         panels = [image, draw_instances(image, gt["masks"], gt["boxes"]),
                   draw_instances(image, pred["masks"], pred["boxes"]),
-                  render_scene_meshes(meshes, K, S * scale)]  # fmt: skip
+                  render_scene_meshes(meshes, K, S, scale)]  # fmt: skip
         for c, panel in enumerate(panels):
             ax = fig.add_subplot(len(rows), len(cols), r * len(cols) + c + 1)
             ext = (0, S, S, 0)

@@ -196,6 +196,19 @@ def test_presets_build(rcnn):
     assert st["steps"] == 3 and st["lr"] == 0.1
 
 
+def test_scene_mesh_render_lines_up_with_the_input_view(rcnn):
+    # a sphere in the camera frame of a 32 px view, drawn 2x enlarged: its silhouette's
+    # centroid lands where K projects its centre, times the enlargement
+    K32 = np.array([[30.0, 0.0, 16.0], [0.0, 30.0, 16.0], [0.0, 0.0, 1.0]], np.float32)
+    centre = np.array([0.5, 0.3, 4.0])
+    img = rcnn.render_scene_meshes([_shape("sphere", centre, 0.4)], K32, 32, scale=2)
+    assert img.shape == (64, 64, 3)
+    ys, xs = np.nonzero(img.min(axis=-1) < 0.99)
+    expected = 2 * (K32[:2, :2] @ (centre[:2] / centre[2]) + K32[:2, 2])  # (u, v) at 64 px
+    assert 80 < len(xs) < 200  # a disc of radius 2 * 30 * 0.4 / 4 = 6 px
+    np.testing.assert_allclose([xs.mean() + 0.5, ys.mean() + 0.5], expected, atol=0.5)
+
+
 def test_demo_letterbox_and_view_normalisation(demo):
     image = np.random.default_rng(0).random((30, 60, 3)).astype(np.float32)
     out, K = demo.letterbox(image, 64, focal_mm=20.0)
