@@ -479,8 +479,13 @@ def test_control_measures_on_known_renders():
     assert a["spearman_mean"] == 1.0 and a["fraction_above_0.9"] == 1.0
     b = object_code_isolation(fake, config, key, n_scenes=3)
     assert b["outside_mean_abs_change"] == 0.0 and b["inside_mean_abs_change"] > 0
-    c = background_code_isolation(fake, config, key, n_scenes=3, threshold=0.5)
+    c = background_code_isolation(fake, config, key, n_scenes=3, threshold=0.5,
+                                  profile=(0.5, 0.7, 1.5))  # fmt: skip
     assert c["inside_mean_abs_change"] > 0  # the fake leaks the background into the object
+    p5, p7, none = c["profile"]
+    assert p5["inside_mean_abs_change"] == c["inside_mean_abs_change"]
+    assert p5["inside_fraction"] == c["inside_fraction"] >= p7["inside_fraction"] > 0
+    assert none["inside_fraction"] == 0 and none["inside_mean_abs_change"] is None
 
 
 @pytest.mark.parametrize("programs", [
