@@ -40,6 +40,21 @@ class BlendParams:
         bg = tuple(float(c) for c in self.background_color)
         object.__setattr__(self, "background_color", bg)
 
+    # PyTorch3D's BlendParams is a NamedTuple; ported code uses its API.
+    _fields = ("sigma", "gamma", "background_color")
+
+    def _replace(self, **changes) -> BlendParams:
+        """A copy with `changes` (NamedTuple's `_replace`; validated like the constructor)."""
+        unknown = sorted(set(changes) - set(self._fields))
+        if unknown:
+            raise ValueError(f"BlendParams._replace: unknown field(s) {unknown}; fields are "
+                             f"{list(self._fields)}")  # fmt: skip
+        return dataclasses.replace(self, **changes)
+
+    def _asdict(self) -> dict:
+        """The fields as a dict (NamedTuple's `_asdict`)."""
+        return {name: getattr(self, name) for name in self._fields}
+
 
 def _check(colors, fragments, name: str = "colors") -> jax.Array:
     colors = jnp.asarray(colors)

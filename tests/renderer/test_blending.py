@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -122,3 +124,17 @@ def test_validation():
         BlendParams(sigma=0.0)
     with pytest.raises(ValueError, match="gamma"):
         BlendParams(gamma=-1.0)
+
+
+def test_blend_params_namedtuple_api():
+    """PyTorch3D's `blend_params._replace(sigma=...)` idiom ports unchanged, validated."""
+    bp = BlendParams(sigma=1e-3, background_color=(0, 0, 0))
+    new = bp._replace(sigma=1e-5)
+    assert new.sigma == 1e-5 and new.gamma == bp.gamma and new.background_color == (0.0, 0.0, 0.0)
+    assert bp.sigma == 1e-3  # a copy, the original is unchanged
+    assert bp._asdict() == {"sigma": 1e-3, "gamma": 1e-4, "background_color": (0.0, 0.0, 0.0)}
+    assert BlendParams._fields == tuple(f.name for f in dataclasses.fields(BlendParams))
+    with pytest.raises(ValueError, match="sigma"):
+        bp._replace(sigma=-1.0)
+    with pytest.raises(ValueError, match="unknown field"):
+        bp._replace(sigmaa=1.0)
