@@ -10,7 +10,23 @@ import pytest
 
 from jax3d.device import as_device, device_put
 from jax3d.prng import require_key
-from jax3d.renderer import FoVPerspectiveCameras, PerspectiveCameras, TexturesVertex
+from jax3d.renderer import (
+    AlphaCompositor,
+    AmbientLights,
+    BlendParams,
+    DirectionalLights,
+    FoVPerspectiveCameras,
+    HardPhongShader,
+    Materials,
+    MeshRasterizer,
+    MeshRenderer,
+    PerspectiveCameras,
+    PointLights,
+    PointsRasterizer,
+    PointsRenderer,
+    SoftPhongShader,
+    TexturesVertex,
+)
 from jax3d.structures import Meshes, Pointclouds
 from jax3d.transforms import Rotate, Transform3d, Translate, random_rotations
 
@@ -54,6 +70,14 @@ def test_device_put_places_and_leaves_tracers_alone():
     _mesh,
     lambda: _mesh().textures,
     lambda: Pointclouds([np.ones((4, 3))], features=[np.ones((4, 2))]),
+    lambda: PointLights(location=((0.0, 1.0, 2.0),), device="cpu"),
+    lambda: DirectionalLights(device=CPU),
+    lambda: AmbientLights(ambient_color=(0.2, 0.3, 0.4), device="cpu"),
+    lambda: Materials(shininess=10.0, device="cpu"),
+    lambda: SoftPhongShader(device="cpu", cameras=FoVPerspectiveCameras()),
+    lambda: MeshRenderer(MeshRasterizer(FoVPerspectiveCameras()),
+                         HardPhongShader(cameras=FoVPerspectiveCameras())),
+    lambda: PointsRenderer(PointsRasterizer(FoVPerspectiveCameras()), AlphaCompositor()),
 ])  # fmt: skip
 def test_device_methods(make):
     obj = make()
@@ -62,10 +86,35 @@ def test_device_methods(make):
     for other in (obj.to("cpu"), obj.cpu(), obj.to(CPU, copy=True), obj.clone(), obj.detach()):
         assert type(other) is type(obj)
         for a, b in zip(jax.tree_util.tree_leaves(other), leaves):
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, b, rtol=1e-7)  # Python float leaves become float32
     if not HAS_GPU:
         with pytest.raises(ValueError, match="no cuda devices"):
             obj.cuda()
+
+
+def test_lights_materials_shaders_take_pytorch3d_device_arguments():
+    # PyTorch3D's positions: lights and materials end with `device`; ShaderBase starts with it
+    lights = PointLights((0.1,) * 3, (0.2,) * 3, (0.3,) * 3, ((1.0, 2.0, 3.0),), "cpu")
+    np.testing.assert_allclose(lights.location, [[1.0, 2.0, 3.0]])
+    assert lights.device == CPU and lights.location.devices() == {CPU}
+    mats = Materials((1,) * 3, (1,) * 3, (1,) * 3, 8.0, "cpu")
+    assert float(mats.shininess[0]) == 8.0 and mats.device == CPU
+    cams = FoVPerspectiveCameras()
+    shader = SoftPhongShader("cpu", cams, lights, mats, BlendParams(sigma=1e-3))
+    assert shader.lights is lights or shader.lights.location.devices() == {CPU}
+    assert shader.blend_params.sigma == 1e-3 and shader.materials.shininess[0] == 8.0
+    with pytest.raises(TypeError):
+        AmbientLights((0.5, 0.5, 0.5))  # keyword-only, as PyTorch3D's
+    if not HAS_GPU:
+        for make in (lambda: PointLights(device="cuda"), lambda: Materials(device="cuda:0"),
+                     lambda: HardPhongShader(device="cuda")):
+            with pytest.raises(ValueError, match="no cuda devices"):
+                make()
+    # `device` is not a pytree field: replace() and jit keep working, the device is kept
+    moved = jax.jit(lambda li: li.replace(location=li.location * 2.0))(lights)
+    np.testing.assert_allclose(moved.location, [[2.0, 4.0, 6.0]])
+    assert len(jax.tree_util.tree_leaves(shader)) == len(
+        jax.tree_util.tree_leaves(SoftPhongShader(cameras=cams, lights=lights, materials=mats)))
 
 
 def test_detach_stops_gradients_of_cameras():

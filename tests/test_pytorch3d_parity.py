@@ -64,28 +64,14 @@ ALLOWED = {
     "supported: one map per mesh",
     "TexturesUV.maps_ids_list": "several texture maps per mesh (maps_ids) are not supported",
     "TexturesUV.maps_ids_padded": "several texture maps per mesh (maps_ids) are not supported",
+    "SplatterPhongShader": "the splatting blender of Cole et al. (2021) is not implemented; "
+    "soft rendering uses SoftPhongShader / softmax_rgb_blend (SoftRas)",
+    "SplatterBlender": "the splatting blender of Cole et al. (2021) is not implemented; "
+    "soft rendering uses SoftPhongShader / softmax_rgb_blend (SoftRas)",
     "opencv_from_cameras_projection": "image_size may be omitted (default None) when the "
     "cameras store one; PyTorch3D requires it",
 }
 
-# Renderer-core names still being reworked by the renderer refactor (the "render" helper
-# removes entries as it lands them).
-_PENDING = "being implemented by the renderer refactor"
-PENDING_RENDER_CORE = {
-    name: _PENDING
-    for name in (
-        "AmbientLights.__init__", "AmbientLights.clone", "AmbientLights.diffuse",
-        "DirectionalLights.__init__", "DirectionalLights.clone",
-        "PointLights.__init__", "PointLights.clone", "PointLights.reshape_location",
-        "Materials.__init__", "Materials.clone",
-        "MeshRasterizer.to", "MeshRenderer.to", "MeshRendererWithFragments.to",
-        "PointsRasterizer.to", "PointsRenderer.to",
-        "RasterizationSettings.__init__",
-        "SplatterBlender", "SplatterPhongShader", "specular",
-    )
-}  # fmt: skip
-
-ALLOWED_ALL = {**ALLOWED, **PENDING_RENDER_CORE}
 
 
 def _load_api() -> dict:
@@ -247,7 +233,7 @@ def _problems(module: str, name: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize("module,name", _all_names() or [("io", "absent")])
 def test_name_matches_pytorch3d(module, name):
     problems = _problems(module, name)
-    allowed = {k for k in problems if k in ALLOWED_ALL or k.split(".")[0] in ALLOWED_ALL}
+    allowed = {k for k in problems if k in ALLOWED or k.split(".")[0] in ALLOWED}
     left = {k: v for k, v in problems.items() if k not in allowed}
     assert not left, f"jax3d.{module}.{name} differs from PyTorch3D: {left}"
 
@@ -256,7 +242,7 @@ def test_allow_list_entries_are_needed_and_explained():
     api = _load_api()
     names = {n: m.split(".")[1] for m in api for n in api[m]}
     stale = []
-    for key, reason in ALLOWED_ALL.items():
+    for key, reason in ALLOWED.items():
         assert isinstance(reason, str) and len(reason) > 20, f"{key}: give a reason"
         name = key.split(".")[0]
         assert name in names, f"{key} is not a PyTorch3D name"
@@ -276,7 +262,7 @@ def report() -> None:
         problems = _problems(module, name)
         exact += not problems
         for key, what in problems.items():
-            tag = "allowed" if key in ALLOWED_ALL or key.split(".")[0] in ALLOWED_ALL else "FAIL"
+            tag = "allowed" if key in ALLOWED or key.split(".")[0] in ALLOWED else "FAIL"
             print(f"{tag:8s} {module}.{key}: {what}")
     print(f"{exist} of {total} PyTorch3D names exist in jax3d; {exact} match with no allow-list "
           f"entry")

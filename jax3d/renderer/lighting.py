@@ -6,14 +6,23 @@ lights batch: 1 (shared by every mesh) or ``N`` (one per mesh). Shading points a
 ``(N, ..., 3)``; a light field is reshaped to ``(M, 1, ..., 1, 3)`` so it broadcasts over the
 leading batch axis, as in PyTorch3D. Constructors accept scalars-per-channel as tuples,
 ``(3,)`` or ``(M, 3)`` arrays, PyTorch3D's defaults included.
+
+``device=`` (PyTorch3D's last constructor parameter) places the arrays with ``jax.device_put``
+(``jax3d.device`` meaning; None: JAX's default placement); lights have ``.device``, ``.to``,
+``.cpu``, ``.cuda``, ``.clone`` and ``.detach`` (``jax3d.device.DeviceMethods``).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from jax3d.device import DeviceMethods, device_put
 
 __all__ = [
     "AmbientLights",
@@ -123,8 +132,8 @@ def specular(
     points: jax.Array,
     normals: jax.Array,
     direction: jax.Array,
-    camera_position: jax.Array,
     color: jax.Array,
+    camera_position: jax.Array,
     shininess: jax.Array,
 ) -> jax.Array:
     """Phong specular term ``color * max(0, v . r)^shininess`` where ``r`` reflects the light
@@ -135,8 +144,8 @@ def specular(
         points: (N, ..., 3) float32 world positions.
         normals: (N, ..., 3) float32 normals.
         direction: (N, ..., 3) float32 directions to the light, or (M, 3) / (3,).
-        camera_position: (M, 3) or (3,) float32 camera centres in world space.
         color: (M, 3) or (3,) float32 light specular colour.
+        camera_position: (M, 3) or (3,) float32 camera centres in world space.
         shininess: scalar or (M,) float32 exponent.
 
     Returns:
@@ -170,8 +179,28 @@ def _post_init_colors(self, extra: tuple[str, ...] = ()):
         object.__setattr__(self, name, as_rgb_batch(getattr(self, name), name))
 
 
+def place_fields(obj, device) -> None:
+    """Put the pytree fields of the frozen (flax struct) dataclass ``obj`` on ``device``
+    (``jax3d.device`` meaning; None and traced fields: left as they are; static fields are
+    never touched). For ``__post_init__``."""
+    if device is None:
+        return
+    fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+              if f.metadata.get("pytree_node", True)}  # fmt: skip
+    for name, value in device_put(fields, device).items():
+        object.__setattr__(obj, name, value)
+
+
+def with_device_property(cls):
+    """Restore ``DeviceMethods.device`` on a dataclass whose ``device`` InitVar default
+    (PyTorch3D's constructor parameter) shadowed it as a class attribute."""
+    cls.device = DeviceMethods.device
+    return cls
+
+
+@with_device_property
 @struct.dataclass
-class DirectionalLights:
+class DirectionalLights(DeviceMethods):
     """Lights at infinity shining along ``-direction`` (``direction`` points *to* the light).
 
     Fields (``(M, 3) float32``): ``ambient_color`` (default 0.5), ``diffuse_color`` (0.3),
@@ -182,9 +211,11 @@ class DirectionalLights:
     diffuse_color: jax.Array = _default(((0.3, 0.3, 0.3),))
     specular_color: jax.Array = _default(((0.2, 0.2, 0.2),))
     direction: jax.Array = _default(((0.0, 1.0, 0.0),))
+    device: dataclasses.InitVar[Any] = None
 
-    def __post_init__(self):
+    def __post_init__(self, device=None):
         _post_init_colors(self, ("direction",))
+        place_fields(self, device)
 
     def diffuse(self, normals: jax.Array, points: jax.Array | None = None) -> jax.Array:
         """(N, ..., 3) diffuse light at surfaces with ``normals (N, ..., 3)``."""
@@ -192,12 +223,13 @@ class DirectionalLights:
 
     def specular(self, normals, points, camera_position, shininess) -> jax.Array:
         """(N, ..., 3) specular light; see :func:`specular`."""
-        return specular(points, normals, self.direction, camera_position,
-                        self.specular_color, shininess)  # fmt: skip
+        return specular(points, normals, self.direction, self.specular_color,
+                        camera_position, shininess)  # fmt: skip
 
 
+@with_device_property
 @struct.dataclass
-class PointLights:
+class PointLights(DeviceMethods):
     """Point lights at world ``location``; the light direction at a point ``p`` is
     ``location - p``.
 
@@ -209,13 +241,19 @@ class PointLights:
     diffuse_color: jax.Array = _default(((0.3, 0.3, 0.3),))
     specular_color: jax.Array = _default(((0.2, 0.2, 0.2),))
     location: jax.Array = _default(((0.0, 1.0, 0.0),))
+    device: dataclasses.InitVar[Any] = None
 
-    def __post_init__(self):
+    def __post_init__(self, device=None):
         _post_init_colors(self, ("location",))
+        place_fields(self, device)
+
+    def reshape_location(self, points: jax.Array) -> jax.Array:
+        """``location (M, 3)`` as ``(M, 1, ..., 1, 3)`` with the rank of ``points (N, ...,
+        3)``, so that it broadcasts against them (PyTorch3D's ``reshape_location``)."""
+        return expand_to(self.location, _check_points("points", points).ndim)
 
     def _direction(self, points: jax.Array) -> jax.Array:
-        points = _check_points("points", points)
-        return expand_to(self.location, points.ndim) - points
+        return self.reshape_location(points) - _check_points("points", points)
 
     def diffuse(self, normals: jax.Array, points: jax.Array) -> jax.Array:
         """(N, ..., 3) diffuse light at ``points (N, ..., 3)`` with ``normals``."""
@@ -223,26 +261,32 @@ class PointLights:
 
     def specular(self, normals, points, camera_position, shininess) -> jax.Array:
         """(N, ..., 3) specular light; see :func:`specular`."""
-        return specular(points, normals, self._direction(points), camera_position,
-                        self.specular_color, shininess)  # fmt: skip
+        return specular(points, normals, self._direction(points), self.specular_color,
+                        camera_position, shininess)  # fmt: skip
 
 
-@struct.dataclass
-class AmbientLights:
-    """Ambient light only: ``diffuse`` and ``specular`` are 0.
+@with_device_property
+@struct.dataclass(kw_only=True)
+class AmbientLights(DeviceMethods):
+    """Ambient light only: ``diffuse`` and ``specular`` are 0. Keyword-only, as PyTorch3D's
+    ``AmbientLights(*, ambient_color=None, device="cpu")``.
 
-    Fields: ``ambient_color (M, 3) float32`` (default 0.5); ``diffuse_color`` and
+    Fields: ``ambient_color (M, 3) float32`` (None: 0.5); ``diffuse_color`` and
     ``specular_color`` are 0 (kept so shading code can treat every light alike).
     """
 
-    ambient_color: jax.Array = _default(((0.5, 0.5, 0.5),))
+    ambient_color: jax.Array = None
     diffuse_color: jax.Array = _default(((0.0, 0.0, 0.0),))
     specular_color: jax.Array = _default(((0.0, 0.0, 0.0),))
+    device: dataclasses.InitVar[Any] = None
 
-    def __post_init__(self):
+    def __post_init__(self, device=None):
+        if self.ambient_color is None:
+            object.__setattr__(self, "ambient_color", ((0.5, 0.5, 0.5),))
         _post_init_colors(self)
+        place_fields(self, device)
 
-    def diffuse(self, normals: jax.Array, points: jax.Array | None = None) -> jax.Array:
+    def diffuse(self, normals: jax.Array, points: jax.Array) -> jax.Array:
         """Zeros like ``normals (N, ..., 3)``."""
         return jnp.zeros_like(_check_points("normals", normals))
 

@@ -47,7 +47,7 @@ def test_diffuse_and_specular_vs_naive(scene):
     got = diffuse(jnp.asarray(s["normals"], jnp.float32), s["color"], direction)
     want = diffuse_naive(s["normals"], s["color"][:, None, None], direction)
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
-    got = specular(s["points"], s["normals"], direction, s["cam"], s["color"], 10.0)
+    got = specular(s["points"], s["normals"], direction, s["color"], s["cam"], 10.0)
     want = specular_naive(s["points"], s["normals"], direction, s["cam"][:, None, None],
                           s["color"][:, None, None], 10.0)  # fmt: skip
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)

@@ -10,6 +10,7 @@ from jax3d.models.synsin.splatting import SplatSettings
 __all__ = ["SYNSIN_PAPER", "SynSinConfig", "cpu_config"]
 
 _DEPTH_MODES = ("uniform", "inverse")
+_REFINE = ("resnet", "unet")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,15 @@ class SynSinConfig:
             tau 1, alpha compositing).
         ndf: the discriminator's first width (64); d_scales: its scales (2); d_layers: its
             layers per scale (4).
+        refine: the refinement network (SynSin's `--refine_model_type`): "resnet" (the
+            RealEstate10K model's `resnet_256W8UpDown64`: 8 ResNet blocks down to 1/4 and
+            back) or "unet" (the authors' training default: `UNetDecoder64`'s shape, a UNet
+            with skips at every level, `refine_levels` stride-2 levels from `ngf` channels).
+        refine_levels: stride-2 levels of the "unet" refinement (None: 6 as the authors'
+            `UNetDecoder64` at 256 px, fewer so that the coarsest level is >= 4 x 4).
+        use_rgb_features: splat the input's RGB instead of learned features (SynSin's
+            `--use_rgb_features`; the feature network is not built, `feature_channels`
+            unused).
     """
 
     image_size: int = 256
@@ -55,6 +65,9 @@ class SynSinConfig:
     ndf: int = 64
     d_scales: int = 2
     d_layers: int = 4
+    refine: str = "resnet"
+    refine_levels: int | None = None
+    use_rgb_features: bool = False
 
     def __post_init__(self):
         if self.image_size < 8:
@@ -65,6 +78,15 @@ class SynSinConfig:
             raise ValueError(f"need 0 < min_z < max_z, got {self.min_z}, {self.max_z}")
         if self.ngf < 2 or self.ngf % 2:
             raise ValueError(f"ngf must be an even int >= 2, got {self.ngf}")
+        if self.refine not in _REFINE:
+            raise ValueError(f"refine must be one of {_REFINE}, got {self.refine!r}")
+        if self.refine_levels is not None and self.refine_levels < 1:
+            raise ValueError(f"refine_levels must be >= 1 or None, got {self.refine_levels}")
+        if self.refine == "unet" and self.image_size % (2**self.unet_refine_levels):
+            raise ValueError(
+                f"image_size {self.image_size} must be a multiple of 2**refine_levels = "
+                f"{2**self.unet_refine_levels}"
+            )
         levels = self.unet_levels
         if self.image_size % (2**levels):
             raise ValueError(
@@ -77,6 +99,13 @@ class SynSinConfig:
         if self.depth_levels is not None:
             return int(self.depth_levels)
         return max(1, int(math.floor(math.log2(self.image_size))))
+
+    @property
+    def unet_refine_levels(self) -> int:
+        """The "unet" refinement's levels (`refine_levels`, or up to 6 with >= 4 x 4 left)."""
+        if self.refine_levels is not None:
+            return int(self.refine_levels)
+        return max(1, min(6, int(math.floor(math.log2(self.image_size))) - 2))
 
     def replace(self, **changes) -> SynSinConfig:
         return dataclasses.replace(self, **changes)

@@ -95,11 +95,14 @@ class FeatureNet(nn.Module):
 
 
 class RefineNet(nn.Module):
-    """SynSin's refinement network: 8 ResNet blocks, `C -> ngf -> 2 ngf (down) -> 4 ngf (down)
-    -> 4 ngf -> 2 ngf (up) -> 2 ngf (up) -> 2 ngf -> 3`, then tanh.
+    """SynSin's refinement network. `config.refine == "resnet"`: 8 ResNet blocks,
+    `C -> ngf -> 2 ngf (down) -> 4 ngf (down) -> 4 ngf -> 2 ngf (up) -> 2 ngf (up) -> 2 ngf
+    -> 3`, then tanh. `"unet"`: a
+    `jax3d.nn.UNet` (`unet_refine_levels` levels from `ngf` channels, batch norm, skips at
+    every level; `noise` unused), then tanh.
 
     Call: `(x: (B, H, W, C), noise, *, train) -> (B, H, W, 3)` in [-1, 1]; H and W multiples
-    of 4.
+    of 4 ("resnet") or of `2**unet_refine_levels` ("unet").
     """
 
     config: SynSinConfig
@@ -107,6 +110,10 @@ class RefineNet(nn.Module):
     @nn.compact
     def __call__(self, x, noise=None, *, train: bool):
         g = self.config.ngf
+        if self.config.refine == "unet":
+            return UNet(out_channels=3, features=g, depth=self.config.unet_refine_levels,
+                        norm="batch", spectral_norm=self.config.spectral_norm,
+                        output_activation="tanh", name="unet")(x, train=train)  # fmt: skip
         blocks = ((g, "none"), (2 * g, "down"), (4 * g, "down"), (4 * g, "none"),
                   (2 * g, "up"), (2 * g, "up"), (2 * g, "none"), (3, "none"))  # fmt: skip
         net = _ResNetStack(blocks, self.config.noise_dim, self.config.spectral_norm,
@@ -172,7 +179,8 @@ class SynSin(nn.Module):
     config: SynSinConfig
 
     def setup(self):
-        self.features = FeatureNet(self.config)
+        if not self.config.use_rgb_features:
+            self.features = FeatureNet(self.config)
         self.depth_net = DepthNet(self.config)
         self.refine_net = RefineNet(self.config)
 
@@ -181,9 +189,14 @@ class SynSin(nn.Module):
         variables as `__call__`, with `method=SynSin.init_networks`)."""
         _check_image(image, self.config)
         x = _to_signed(image)
-        feats = self.features(x, noise, train=False)
+        feats = self._features(x, noise, train=False)
         depth = self.depth_net(x, train=False)
         return self.refine_net(feats, noise, train=False), depth
+
+    def _features(self, x, noise, *, train: bool):
+        if self.config.use_rgb_features:
+            return x  # SynSin's --use_rgb_features: the points carry the image itself
+        return self.features(x, noise, train=train)
 
     def predict_depth(self, image, *, train: bool = False):
         """(B, H, W, 3) in [0, 1] -> (B, H, W, 1) depth."""
@@ -206,7 +219,7 @@ class SynSin(nn.Module):
     def __call__(self, image, K, RT, noise=None, *, train: bool, K_tgt=None, depth=None):
         _check_image(image, self.config)
         x = _to_signed(image)
-        feats = self.features(x, noise, train=train)
+        feats = self._features(x, noise, train=train)
         if depth is None:
             depth = self.depth_net(x, train=train)
         projected, coverage = self.render(feats, depth, K, RT, K_tgt)

@@ -7,8 +7,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
+from jax3d.device import DeviceMethods
 from jax3d.renderer.binning import check_max_per_bin, parse_image_size
 from jax3d.renderer.mesh.rasterize_meshes import rasterize_meshes
 
@@ -46,6 +48,10 @@ class RasterizationSettings:
     ``clip_barycentric_coords=None`` means ``blur_radius > 0``; ``z_clip_value=None`` means
     ``znear / 2`` for perspective cameras with a znear (PyTorch3D's MeshRasterizer rules).
     ``max_faces_per_bin`` must be None or a positive int (ValueError at construction).
+    ``max_faces_opengl`` is PyTorch3D's limit for its OpenGL rasterizer
+    (``MeshRasterizerOpenGL``, which jax3d does not have): accepted in its position so that
+    positional calls port, checked to be a positive int, otherwise unused. ``backend``
+    (keyword-only, jax3d's own): "xla" or "pallas".
     Other fields as :func:`jax3d.renderer.mesh.rasterize_meshes.rasterize_meshes`.
     """
 
@@ -53,15 +59,20 @@ class RasterizationSettings:
     blur_radius: float = 0.0
     faces_per_pixel: int = 1
     bin_size: int | None = None
+    max_faces_opengl: int = 10_000_000
     max_faces_per_bin: int | None = None
     perspective_correct: bool | None = None
     clip_barycentric_coords: bool | None = None
     cull_backfaces: bool = False
     z_clip_value: float | None = None
     cull_to_frustum: bool = False
+    _: dataclasses.KW_ONLY
     backend: str = "xla"
 
     def __post_init__(self):
+        mfo = self.max_faces_opengl
+        if isinstance(mfo, bool) or not isinstance(mfo, (int, np.integer)) or mfo <= 0:
+            raise ValueError(f"max_faces_opengl must be a positive int, got {mfo!r}")
         size = parse_image_size(self.image_size)
         object.__setattr__(self, "image_size", size if size[0] != size[1] else size[0])
         check_max_per_bin(self.max_faces_per_bin, "max_faces_per_bin")
@@ -79,7 +90,7 @@ def _default_z_clip(cameras, perspective_correct):
 
 
 @struct.dataclass
-class MeshRasterizer:
+class MeshRasterizer(DeviceMethods):
     """Rasterize world-space ``Meshes`` seen by ``cameras`` into :class:`Fragments`.
 
     ``MeshRasterizer(cameras, raster_settings)(meshes, **kwargs)``; ``kwargs`` may override

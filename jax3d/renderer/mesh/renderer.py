@@ -7,11 +7,13 @@ from typing import Any
 import jax
 from flax import struct
 
+from jax3d.device import DeviceMethods
+
 __all__ = ["MeshRenderer", "MeshRendererWithFragments"]
 
 
 @struct.dataclass
-class MeshRenderer:
+class MeshRenderer(DeviceMethods):
     """``MeshRenderer(rasterizer, shader)(meshes_world, **kwargs)`` -> ``(N, H, W, 4)`` images.
 
     ``kwargs`` reach both the rasterizer and the shader, so a call may override ``cameras=``,

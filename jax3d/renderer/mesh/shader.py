@@ -9,19 +9,21 @@ Every shader returns ``(N, H, W, 4) float32`` RGBA.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jax3d.device import DeviceMethods
 from jax3d.renderer.blending import (
     BlendParams,
     hard_rgb_blend,
     sigmoid_alpha_blend,
     softmax_rgb_blend,
 )
-from jax3d.renderer.lighting import PointLights
+from jax3d.renderer.lighting import PointLights, place_fields, with_device_property
 from jax3d.renderer.materials import Materials
 from jax3d.renderer.mesh.compact import shade_fragments
 from jax3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
@@ -40,20 +42,26 @@ __all__ = [
 _CAMERA_FIELDS = ("R", "T")
 
 
+@with_device_property
 @struct.dataclass
-class ShaderBase:
+class ShaderBase(DeviceMethods):
     """Holds the defaults; subclasses implement ``_colors`` and ``_blend``.
 
-    A frozen pytree: ``cameras``, ``lights`` and ``materials`` are its leaves,
-    ``blend_params`` (hashable settings) static; change it with ``shader.replace(...)``.
+    PyTorch3D's ``ShaderBase(device="cpu", cameras=None, lights=None, materials=None,
+    blend_params=None)``: ``device`` places the cameras, lights and materials with
+    ``jax.device_put`` (``jax3d.device`` meaning; None: as they are). A frozen pytree:
+    ``cameras``, ``lights`` and ``materials`` are its leaves, ``blend_params`` (hashable
+    settings) static; change it with ``shader.replace(...)``; ``.to(device)`` and the other
+    ``jax3d.device.DeviceMethods`` apply.
     """
 
+    device: dataclasses.InitVar[Any] = None
     cameras: Any = None
     lights: Any = None
     materials: Any = None
     blend_params: BlendParams | None = struct.field(pytree_node=False, default=None)
 
-    def __post_init__(self):
+    def __post_init__(self, device=None):
         if self.lights is None:
             object.__setattr__(self, "lights", PointLights())
         if self.materials is None:
@@ -62,6 +70,7 @@ class ShaderBase:
             object.__setattr__(self, "blend_params", BlendParams())
         if not isinstance(self.blend_params, BlendParams):
             raise TypeError("blend_params must be a BlendParams")
+        place_fields(self, device)
 
     def _cameras(self, kwargs):
         cameras = kwargs.get("cameras", self.cameras)
@@ -160,7 +169,7 @@ class HardFlatShader(ShaderBase):
 
 
 @struct.dataclass
-class SoftSilhouetteShader:
+class SoftSilhouetteShader(DeviceMethods):
     """Soft silhouette: RGB = 1, alpha = ``1 - prod_k (1 - sigmoid(-d_k / sigma))``
     (:func:`sigmoid_alpha_blend`). Needs no cameras, lights or textures: PyTorch3D's
     ``SoftSilhouetteShader(blend_params=None)``, a frozen pytree with no leaves."""

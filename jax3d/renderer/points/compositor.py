@@ -11,6 +11,8 @@ from typing import Any
 import jax.numpy as jnp
 from flax import struct
 
+from jax3d.device import DeviceMethods
+
 __all__ = [
     "AlphaCompositor",
     "NormWeightedCompositor",
@@ -88,7 +90,7 @@ def _add_background_color(fragments, images, background_color):
 
 
 @struct.dataclass
-class AlphaCompositor:
+class AlphaCompositor(DeviceMethods):
     """``AlphaCompositor(background_color=None)(fragments, alphas, ptclds) -> (N, C, H, W)``."""
 
     background_color: Any = None  # a pytree leaf: None, a scalar or (C,)
@@ -101,7 +103,7 @@ class AlphaCompositor:
 
 
 @struct.dataclass
-class NormWeightedCompositor:
+class NormWeightedCompositor(DeviceMethods):
     """Normalised weighted sum of the K points' features, optional background colour."""
 
     background_color: Any = None  # a pytree leaf: None, a scalar or (C,)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jax3d.device import DeviceMethods
 from jax3d.renderer.binning import check_max_per_bin, parse_image_size
 from jax3d.renderer.points.rasterize_points import check_radius, rasterize_points
 
@@ -48,7 +49,7 @@ class PointsRasterizationSettings:
 
 
 @struct.dataclass
-class PointsRasterizer:
+class PointsRasterizer(DeviceMethods):
     """``PointsRasterizer(cameras, raster_settings)(pointclouds, **kwargs) -> PointFragments``.
 
     ``kwargs`` may override ``cameras=``, ``raster_settings=`` and camera fields (``R=``...).

@@ -7,11 +7,13 @@ from typing import Any
 import jax.numpy as jnp
 from flax import struct
 
+from jax3d.device import DeviceMethods
+
 __all__ = ["PointsRenderer"]
 
 
 @struct.dataclass
-class PointsRenderer:
+class PointsRenderer(DeviceMethods):
     """``PointsRenderer(rasterizer, compositor)(pointclouds, **kwargs) -> (N, H, W, C)``.
 
     Alphas are ``1 - dists / r**2`` with r the rasterizer's radius (per point when the
