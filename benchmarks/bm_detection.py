@@ -81,4 +81,8 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    from jax3d.utils import enable_compilation_cache
+
+    enable_compilation_cache()  # compiled programs persist across runs (first-call
+    # numbers: bm_first_call.py, which measures with and without the cache)
     main()

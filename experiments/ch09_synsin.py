@@ -58,6 +58,7 @@ from jax3d.models.synsin import (
 )
 from jax3d.models.synsin.config import SYNSIN_PAPER, SplatSettings
 from jax3d.train import FitConfig, fit, make_data_mesh, read_jsonl
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import image_grid, plot_losses, save_gif, save_image
 
 # name: (default, quick)
@@ -91,6 +92,12 @@ def _parse(argv):
     p.add_argument("--lr-g", type=float, default=1e-4)
     p.add_argument("--lr-d", type=float, default=4e-4)
     p.add_argument("--no-gan", action="store_true", help="L1 + VGG only (no discriminator)")
+    p.add_argument("--refine", choices=("resnet", "unet"), default="resnet",
+                   help="refinement network (SynSin's --refine_model_type)")
+    p.add_argument("--rgb-features", action="store_true",
+                   help="splat the image's RGB, no feature network (SynSin's --use_rgb_features)")
+    p.add_argument("--refine-input-skip", action="store_true",
+                   help="with --refine unet: a full-resolution skip to the output convolution")
     p.add_argument("--paper", action="store_true",
                    help="the authors' 256 px model (ngf 64, K 128, radius 4) instead of the "
                         "CPU-sized one")  # fmt: skip
@@ -106,12 +113,15 @@ def _parse(argv):
 
 
 def _model_config(args, st):
+    options = dict(refine=args.refine, use_rgb_features=args.rgb_features,
+                   refine_input_skip=args.refine_input_skip)  # fmt: skip
     if args.paper:
-        return SYNSIN_PAPER.replace(image_size=st["size"])
+        return SYNSIN_PAPER.replace(image_size=st["size"], **options)
     if args.quick:
         return cpu_config(st["size"], ngf=8, feature_channels=8, depth_features=4, ndf=8,
-                          splat=SplatSettings(radius=1.5, points_per_pixel=8))  # fmt: skip
-    return cpu_config(st["size"])
+                          splat=SplatSettings(radius=1.5, points_per_pixel=8),
+                          **options)  # fmt: skip
+    return cpu_config(st["size"], **options)
 
 
 def _rooms(args, st, split: str) -> RoomPairs:
@@ -248,6 +258,7 @@ def _train(args, st, config, tconfig, train_pairs, test_pairs, out: Path):
 
 
 def main(argv=None) -> dict:
+    enable_compilation_cache()  # compiled programs persist across runs
     args, st = _parse(argv)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -271,7 +282,9 @@ def main(argv=None) -> dict:
         "model": {"image_size": config.image_size, "ngf": config.ngf,
                   "feature_channels": config.feature_channels,
                   "radius_px": config.splat.radius, "points_per_pixel":
-                  config.splat.points_per_pixel, "depth_levels": config.unet_levels},
+                  config.splat.points_per_pixel, "depth_levels": config.unet_levels,
+                  "refine": config.refine, "use_rgb_features": config.use_rgb_features,
+                  "refine_input_skip": config.refine_input_skip},
         "data": {"train_scenes": train_pairs.num_scenes, "train_pairs": len(train_pairs),
                  "test_scenes": test_pairs.num_scenes, "cow": has_data("meshes/cow_mesh/cow.obj"),
                  "seconds": data_seconds},

@@ -49,6 +49,7 @@ from jax3d.datasets import FurnitureScenes  # noqa: E402
 from jax3d.io import load_obj, save_obj  # noqa: E402
 from jax3d.models.mesh_rcnn import QUICK_COMPILE, make_detector_inference  # noqa: E402
 from jax3d.structures import Meshes  # noqa: E402
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import draw_instances, save_image  # noqa: E402
 
 SIGMA = GAMMA = 1e-4  # the book's BlendParams of the silhouette view
@@ -203,6 +204,7 @@ def _parse(argv):
 
 
 def main(argv=None) -> dict:
+    enable_compilation_cache()  # compiled programs persist across runs
     args = _parse(argv)
     st, params, trained = load_model(args.checkpoint, args.quick)
     config = rcnn.model_config(st).replace(score_thresh=args.score_thresh)

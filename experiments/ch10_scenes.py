@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from jax3d.datasets import FurnitureSceneConfig, FurnitureScenes, cache_furniture_scenes
+from jax3d.utils import enable_compilation_cache
 from jax3d.vis import draw_instances, save_image
 
 
@@ -36,6 +37,7 @@ def scene_figure(batch: dict, scale: int = 2) -> np.ndarray:
 
 
 def main(argv=None) -> dict:
+    enable_compilation_cache()  # compiled programs persist across runs
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", choices=("cpu", "authors"), default="cpu")
     p.add_argument("--split", default="train", choices=("train", "val", "test"))

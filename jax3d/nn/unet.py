@@ -25,6 +25,7 @@ class UNet(nn.Module):
         d = e_last; for i = depth-2 .. 0:
             d = concat(norm(conv3x3(up2(relu(d)), c_i)), e_i)
         out = output_activation(conv3x3(up2(relu(d)), out_channels))
+        (input_skip: out = output_activation(conv3x3(concat(up2(relu(d)), x), out_channels)))
 
     `depth=8` with `features=32` on 256 x 256 inputs is SynSin's `Unet` (down to 1 x 1).
 
@@ -38,6 +39,8 @@ class UNet(nn.Module):
         norm: "none", "batch" or "instance".
         spectral_norm: spectrally normalise every convolution (state in "batch_stats").
         output_activation: None, "tanh" or "sigmoid".
+        input_skip: also feed the input `x` to the output convolution (a full-resolution skip,
+            so that details finer than the first level reach the output directly).
 
     Call: `(x: (B, H, W, C_in), *, train: bool) -> (B, H, W, out_channels)`.
     """
@@ -49,6 +52,7 @@ class UNet(nn.Module):
     norm: str = "batch"
     spectral_norm: bool = False
     output_activation: str | None = None
+    input_skip: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -87,5 +91,7 @@ class UNet(nn.Module):
             h = normalize(h, self.norm, train=train, name=f"up_norm_{i}")
             h = jnp.concatenate([h, skips[i]], axis=-1)
         h = upsample_bilinear(nn.relu(h))
+        if self.input_skip:
+            h = jnp.concatenate([h, x.astype(h.dtype)], axis=-1)
         h = conv2d(h, self.out_channels, 3, 1, 1, name="out", **conv)
         return _OUTPUT_ACTIVATIONS[self.output_activation](h)

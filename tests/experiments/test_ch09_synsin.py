@@ -36,6 +36,10 @@ def test_settings_and_model_configs(ch09):
     paper = ch09._model_config(args, st)
     assert (paper.ngf, paper.splat.radius, paper.splat.points_per_pixel) == (64, 4.0, 128)
     assert paper.unet_levels == 8
+    args, st = ch09._parse(["--refine", "unet", "--rgb-features", "--refine-input-skip"])
+    cpu = ch09._model_config(args, st)
+    assert (cpu.refine, cpu.use_rgb_features, cpu.refine_input_skip) == ("unet", True, True)
+    assert cpu.unet_refine_levels == 4 and cpu.ngf == 16
 
 
 def test_room_caches_are_found_and_served(ch09, tmp_path):

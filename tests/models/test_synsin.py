@@ -222,6 +222,34 @@ def test_module_shapes():
                                              jnp.eye(4)[None], train=False), variables)
 
 
+def test_authors_options_rgb_features_and_unet_refinement():
+    # SynSin's --use_rgb_features (the points carry the image) and --refine_model_type unet
+    c = SynSinConfig(image_size=16, ngf=4, depth_features=2, depth_levels=2, noise_dim=0,
+                     splat=SplatSettings(radius=1.0, points_per_pixel=4), refine="unet",
+                     use_rgb_features=True)  # fmt: skip
+    assert c.unet_refine_levels == 2  # 16 px: coarsest level 4 x 4
+    assert SynSinConfig(refine="unet").unet_refine_levels == 6  # UNetDecoder64 at 256 px
+    model = SynSin(c)
+    img = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
+    K = jnp.broadcast_to(jnp.asarray(_K()), (2, 3, 3))
+    RT = jnp.broadcast_to(jnp.eye(4), (2, 4, 4))
+    variables = model.init(jax.random.key(0), img, K, RT, train=False)
+    assert set(variables["params"]) == {"depth_net", "refine_net"}  # no feature network
+    assert set(variables["params"]["refine_net"]) == {"unet"}
+    out = model.apply(variables, img, K, RT, train=False)
+    assert out.image.shape == (2, 16, 16, 3) and out.projected.shape == (2, 16, 16, 3)
+    # identity pose, 1 px discs: each pixel sees only its own point (opacity 1 - sqrt(1e-3)),
+    # so the splatted features are the signed image scaled by the coverage
+    cov = np.asarray(out.coverage)
+    np.testing.assert_allclose(cov, 1 - np.sqrt(1e-3), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out.projected) / cov, np.asarray(img * 2 - 1),
+                               atol=1e-4)  # fmt: skip
+    for bad in (dict(refine="vgg"), dict(refine="unet", refine_levels=0),
+                dict(image_size=24, refine="unet", refine_levels=4, depth_levels=3)):
+        with pytest.raises(ValueError, match="refine"):
+            SynSinConfig(**bad)
+
+
 def test_host_init_follows_the_layer_initialisers():
     from jax3d.models.synsin import host_init
     from jax3d.nn import ResBlock

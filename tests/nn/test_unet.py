@@ -1,5 +1,6 @@
 """UNet: output shapes, channel widths per level, output activation, state, bad sizes."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -41,3 +42,19 @@ def test_unet_spectral_depth1_and_bad_sizes():
         numpy_init(UNet(depth=2), x, train=False)
     with pytest.raises(ValueError, match="output_activation"):
         numpy_init(UNet(depth=1, output_activation="relu"), x, train=False)
+
+
+def test_unet_input_skip_reaches_the_output_convolution():
+    x = np.random.default_rng(2).standard_normal((1, 8, 8, 3)).astype(np.float32)
+    model = UNet(out_channels=3, features=2, depth=2, norm="none", input_skip=True)
+    variables = numpy_init(model, x, train=False)
+    # the output conv sees the decoder (2 + skip 2 channels) and the input (3)
+    assert variables["params"]["out"]["kernel"].shape == (3, 3, 4 + 3, 3)
+    # an output pixel depends on the input 1 px away through the skip alone when the coarse
+    # path is silenced: zero every kernel but the output conv's input-skip channels
+    p = jax.tree_util.tree_map(jnp.zeros_like, variables["params"])
+    k = np.zeros((3, 3, 7, 3), np.float32)
+    k[1, 1, 4:, :] = np.eye(3)  # centre tap, the skip channels -> identity
+    p["out"]["kernel"] = jnp.asarray(k)
+    y = model.apply({"params": p}, x, train=False)
+    np.testing.assert_allclose(y, x, atol=1e-6)

@@ -44,6 +44,9 @@ class SynSinConfig:
             RealEstate10K model's `resnet_256W8UpDown64`: 8 ResNet blocks down to 1/4 and
             back) or "unet" (the authors' training default: `UNetDecoder64`'s shape, a UNet
             with skips at every level, `refine_levels` stride-2 levels from `ngf` channels).
+        refine_input_skip: the "unet" refinement also feeds the splatted features to its
+            output convolution (`jax3d.nn.UNet(input_skip=True)`: a full-resolution skip the
+            authors' networks lack; it lets a small network keep the splatted image's detail).
         refine_levels: stride-2 levels of the "unet" refinement (None: 6 as the authors'
             `UNetDecoder64` at 256 px, fewer so that the coarsest level is >= 4 x 4).
         use_rgb_features: splat the input's RGB instead of learned features (SynSin's
@@ -67,6 +70,7 @@ class SynSinConfig:
     d_layers: int = 4
     refine: str = "resnet"
     refine_levels: int | None = None
+    refine_input_skip: bool = False
     use_rgb_features: bool = False
 
     def __post_init__(self):
@@ -80,6 +84,8 @@ class SynSinConfig:
             raise ValueError(f"ngf must be an even int >= 2, got {self.ngf}")
         if self.refine not in _REFINE:
             raise ValueError(f"refine must be one of {_REFINE}, got {self.refine!r}")
+        if self.refine_input_skip and self.refine != "unet":
+            raise ValueError("refine_input_skip needs refine='unet'")
         if self.refine_levels is not None and self.refine_levels < 1:
             raise ValueError(f"refine_levels must be >= 1 or None, got {self.refine_levels}")
         if self.refine == "unet" and self.image_size % (2**self.unet_refine_levels):

@@ -113,7 +113,8 @@ class RefineNet(nn.Module):
         if self.config.refine == "unet":
             return UNet(out_channels=3, features=g, depth=self.config.unet_refine_levels,
                         norm="batch", spectral_norm=self.config.spectral_norm,
-                        output_activation="tanh", name="unet")(x, train=train)  # fmt: skip
+                        output_activation="tanh", input_skip=self.config.refine_input_skip,
+                        name="unet")(x, train=train)  # fmt: skip
         blocks = ((g, "none"), (2 * g, "down"), (4 * g, "down"), (4 * g, "none"),
                   (2 * g, "up"), (2 * g, "up"), (2 * g, "none"), (3, "none"))  # fmt: skip
         net = _ResNetStack(blocks, self.config.noise_dim, self.config.spectral_norm,
