@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax3d.renderer.mesh.switch import capacity_ladder, round_capacity, switch_with_recompute
+from jax3d.renderer.mesh.switch import capacity_ladder, plan_capacity, switch_with_recompute
 
 __all__ = ["shade_fragments", "fragment_capacity", "compact_fragments", "expand_to_slots"]
 
@@ -29,20 +29,10 @@ _SHADE_BLOCK = 1 << 19  # fragments (all images together) shaded at once above w
 
 
 def fragment_capacity(pix_to_face):
-    """Static per-image capacity for the fragments of ``pix_to_face (N, H, W, K)``.
-
-    Returns the largest per-image count of ``pix_to_face >= 0`` rounded up, None when that is
-    not smaller than ``H*W*K`` (no gain), or ``"auto"`` when ``pix_to_face`` is traced.
-    """
-    if isinstance(pix_to_face, jax.core.Tracer):
-        return "auto"
-    p2f = np.asarray(pix_to_face)
-    N, L = p2f.shape[0], int(np.prod(p2f.shape[1:]))
-    if N == 0 or L == 0:
-        return None
-    count = int(np.count_nonzero(p2f.reshape(N, L) >= 0, axis=1).max())
-    cap = round_capacity(count, _MIN_CAPACITY)
-    return cap if cap < L else None
+    """Static per-image capacity for the fragments of ``pix_to_face (N, H, W, K)``:
+    :func:`~jax3d.renderer.mesh.switch.plan_capacity` per image (the largest per-image count
+    rounded up; None when that is not smaller than ``H*W*K``; ``"auto"`` when traced)."""
+    return plan_capacity(pix_to_face, per_image=True, lo=_MIN_CAPACITY)
 
 
 def compact_fragments(fragments, capacity: int):

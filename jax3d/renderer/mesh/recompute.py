@@ -23,14 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jax3d.renderer.binning import pixel_centers_ndc
-from jax3d.renderer.mesh.switch import capacity_ladder, round_capacity, switch_with_recompute
+from jax3d.renderer.mesh.switch import capacity_ladder, plan_capacity, switch_with_recompute
 from jax3d.renderer.mesh.triangle import (
     barycentric_coords,
     clip_bary,
     nearest_edge_dist2,
     perspective_correct_bary,
 )
-from jax3d.validation import is_traced
 
 __all__ = ["recompute", "plan_fragment_capacity", "fragment_values"]
 
@@ -166,17 +165,10 @@ def recompute(face_verts, slots, perspective_correct, clip_barycentric_coords, c
 
 
 def plan_fragment_capacity(slots):
-    """The recompute's plan: a static bound on the fragments of ``slots`` (N, H, W, K).
-
-    From the data when ``slots`` are concrete: their count rounded up by
-    :func:`~jax3d.renderer.mesh.switch.round_capacity` (nearby counts share compiled code),
-    None (dense) when that is not smaller than ``slots.size``. ``"auto"`` when traced (the
-    switch picks a capacity in the compiled code).
-    """
-    if is_traced(slots):
-        return "auto"
-    cap = round_capacity(int(np.count_nonzero(np.asarray(slots) >= 0)))
-    return cap if cap < slots.size else None
+    """The recompute's plan: a static bound on the fragments of ``slots`` (N, H, W, K) in
+    total (:func:`~jax3d.renderer.mesh.switch.plan_capacity`: from the data when concrete,
+    None (dense) when no smaller, ``"auto"`` when traced)."""
+    return plan_capacity(slots, per_image=False)
 
 
 _MIN_SWITCH_CAPACITY = 1 << 12

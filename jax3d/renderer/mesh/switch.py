@@ -12,8 +12,11 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["switch_with_recompute", "round_capacity", "capacity_ladder"]
+from jax3d.validation import is_traced
+
+__all__ = ["capacity_ladder", "plan_capacity", "round_capacity", "switch_with_recompute"]
 
 
 def round_capacity(count: int, lo: int = 256) -> int:
@@ -21,6 +24,29 @@ def round_capacity(count: int, lo: int = 256) -> int:
     counts share compiled code at most 33% padding apart."""
     cap = max(lo, 1 << max(0, math.ceil(math.log2(max(int(count), 1)))))
     return 3 * cap // 4 if count <= 3 * cap // 4 else cap
+
+
+def plan_capacity(ids, *, per_image: bool, lo: int = 256):
+    """The plan of a compaction: a static bound on the entries ``ids >= 0`` (N, ...).
+
+    From the data when ``ids`` are concrete: the count (the largest per image along axis 0
+    when ``per_image``, else the total) rounded up by :func:`round_capacity` (at least
+    ``lo``), or None (keep the dense layout) when that is not smaller than the dense size
+    (per image or in total). ``"auto"`` when ``ids`` are traced: a ``lax.switch`` picks a
+    capacity in the compiled code.
+    """
+    if is_traced(ids):
+        return "auto"
+    arr = np.asarray(ids)
+    if arr.size == 0:
+        return None
+    if per_image:
+        flat = arr.reshape(arr.shape[0], -1)
+        count, dense = int(np.count_nonzero(flat >= 0, axis=1).max()), flat.shape[1]
+    else:
+        count, dense = int(np.count_nonzero(arr >= 0)), arr.size
+    cap = round_capacity(count, lo)
+    return cap if cap < dense else None
 
 
 def capacity_ladder(total: int, minimum: int) -> tuple[int, ...]:
