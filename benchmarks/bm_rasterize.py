@@ -5,7 +5,8 @@ faces without data) seen from look_at_view_transform(2.7, 10, -150) by FoVPerspe
 through MeshRasterizer (perspective-correct barycentrics). Hard: K=1, blur 0. Soft: K=50,
 blur_radius = log(1/1e-4 - 1) * 1e-4. fwd+bwd differentiates zbuf, bary_coords and dists
 w.r.t. the vertices. Each is timed called eagerly (the rasterizer sizes its work from concrete
-counts) and inside an outer ``jax.jit`` ("jit fwd", as in a jitted training step).
+counts), inside an outer ``jax.jit`` ("jit fwd", as in a jitted training step: planned from
+the settings) and jitted with a plan computed once eagerly ("jit+plan", ``MeshRasterizer.plan``).
 Median of >= 5 runs after a warm-up (``block_until_ready``), peak RSS,
 machine. Also a scaling table (hard fwd) over ico_sphere levels and image sizes.
 PyTorch3D's C++ CPU rasterizer (2 cores): 990 ms hard fwd, 1,230 ms hard fwd+bwd, 1,130 ms
@@ -84,12 +85,17 @@ def bench_mode(meshes, cameras, size, blur, K, repeats) -> dict:
     verts = meshes.verts_padded()
 
     def loss(v):
-        f = rast(meshes.update_padded(v))
-        return f.zbuf.sum() + f.bary_coords.sum() + f.dists.sum()
+        return _fragment_sum(rast(meshes.update_padded(v)))
 
     grad = jax.grad(loss)
     jit_fwd = jax.jit(lambda v: rast(meshes.update_padded(v)))
     jit_grad = jax.jit(grad)
+    # The same jitted step with the plan computed once eagerly (MeshRasterizer.plan): the
+    # search runs the data's bin tiers, as the eager call does.
+    plan = rast.plan(meshes)
+    jit_plan_fwd = jax.jit(lambda v: rast(meshes.update_padded(v), plan=plan))
+    jit_plan_grad = jax.jit(jax.grad(lambda v: _fragment_sum(rast(meshes.update_padded(v),
+                                                                  plan=plan))))
     return {
         "fwd": timeit(lambda: rast(meshes).zbuf, repeats),
         "fwd+bwd": timeit(lambda: grad(verts), repeats),
@@ -97,13 +103,20 @@ def bench_mode(meshes, cameras, size, blur, K, repeats) -> dict:
         # is the data-dependent loop and the recompute a switched capacity.
         "jit fwd": timeit(lambda: jit_fwd(verts).zbuf, repeats),
         "jit fwd+bwd": timeit(lambda: jit_grad(verts), repeats),
+        "jit+plan fwd": timeit(lambda: jit_plan_fwd(verts).zbuf, repeats),
+        "jit+plan fwd+bwd": timeit(lambda: jit_plan_grad(verts), repeats),
     }
+
+
+def _fragment_sum(f):
+    return f.zbuf.sum() + f.bary_coords.sum() + f.dists.sum()
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="small scaling table only")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     args = parser.parse_args(argv)
     print(f"allocator: freed memory kept in the heap: {keep_freed_memory()}")
     print(f"machine: {machine()}")
@@ -123,6 +136,8 @@ def main(argv=None) -> dict:
                   f"CPU {r['cpu_median_ms']:.1f}), "
                   f"{r['speedup_vs_pytorch3d']:.1f}x PyTorch3D CPU, "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB")  # fmt: skip
+    if args.no_scaling:
+        return results
     levels = (2, 3, 4) if args.quick else (2, 3, 4, 5, 6)
     sizes = (64, 128) if args.quick else (64, 128, 256, 512)
     R2, T2 = look_at_view_transform(2.7, 10.0, 30.0)

@@ -97,3 +97,41 @@ def test_a_plan_too_small_warns_and_stays_exact():
         rasterize_face_verts(fv, nf, **dict(kw, image_size=32), plan=small)
     with pytest.raises(TypeError, match="RasterPlan"):
         rasterize_points_padded(np.zeros((1, 3, 3)), [3], 8, plan=(8, None))
+
+
+def test_mesh_rasterizer_plans_eagerly_and_a_jitted_renderer_reuses_the_plan():
+    from jax3d.renderer import (
+        BlendParams,
+        FoVPerspectiveCameras,
+        MeshRasterizer,
+        MeshRenderer,
+        RasterizationSettings,
+        SoftSilhouetteShader,
+        look_at_view_transform,
+    )
+    from jax3d.utils import ico_sphere
+
+    mesh = ico_sphere(1)
+    R, T = look_at_view_transform(2.7, 10.0, 20.0)
+    settings = RasterizationSettings(image_size=24, blur_radius=1e-3, faces_per_pixel=3,
+                                     bin_size=8)  # fmt: skip
+    rasterizer = MeshRasterizer(FoVPerspectiveCameras(R=R, T=T), settings)
+    plan = rasterizer.plan(mesh)
+    assert isinstance(plan, RasterPlan) and plan.tiers is not None  # from the data
+    assert plan.bin_size == 8 and plan.num_bins == 9
+    seen = []
+    jax.jit(lambda m: seen.append(rasterizer.plan(m)) or 0)(mesh)
+    assert seen[0].tiers is None  # traced: from the settings
+    eager = rasterizer(mesh)
+    renderer = MeshRenderer(rasterizer, SoftSilhouetteShader(BlendParams(sigma=1e-4)))
+
+    @jax.jit
+    def render(r, m):  # the plan is a static value closed over; cameras and mesh are traced
+        return r.rasterizer(m, plan=plan), r(m, plan=plan)
+
+    frags, images = render(renderer, mesh)
+    _assert_same((frags.pix_to_face, frags.zbuf, frags.bary_coords, frags.dists),
+                 (eager.pix_to_face, eager.zbuf, eager.bary_coords, eager.dists))  # fmt: skip
+    np.testing.assert_allclose(images, renderer(mesh), atol=1e-6)
+    with pytest.raises(TypeError, match="RasterPlan"):
+        rasterizer(mesh, plan="auto")

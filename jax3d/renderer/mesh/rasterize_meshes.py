@@ -374,6 +374,7 @@ def rasterize_meshes(
     cull_to_frustum: bool = False,
     *,
     backend: str = "xla",
+    plan: RasterPlan | None = None,
 ):
     """Rasterize a batch of meshes whose vertices are already in NDC (PyTorch3D semantics).
 
@@ -403,6 +404,10 @@ def rasterize_meshes(
             drawn: faces crossing the plane vanish, values and gradients stay finite.
         cull_to_frustum: drop faces entirely outside the NDC x/y range.
         backend: "xla" or "pallas" (fine stage as a Pallas kernel; interpreted on CPU).
+        plan: None (planned here: from the data eagerly, from the settings under ``jit``) or
+            a :class:`~jax3d.renderer.binned_search.RasterPlan`, e.g. one computed eagerly by
+            :func:`plan_mesh_rasterization` (or ``MeshRasterizer.plan``) and reused under
+            ``jit`` (see :func:`rasterize_face_verts`).
 
     Returns:
         pix_to_face: (N, H, W, K) int32, ``pix_to_face[n, y, x, k] = f`` means packed face f
@@ -434,6 +439,7 @@ def rasterize_meshes(
         z_clip_value,
         cull_to_frustum,
         backend=backend,
+        plan=plan,
     )
 
 

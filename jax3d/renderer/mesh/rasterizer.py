@@ -11,8 +11,14 @@ import numpy as np
 from flax import struct
 
 from jax3d.device import DeviceMethods
+from jax3d.renderer.binned_search import RasterPlan
 from jax3d.renderer.binning import check_max_per_bin, parse_image_size
-from jax3d.renderer.mesh.rasterize_meshes import rasterize_meshes
+from jax3d.renderer.mesh.rasterize_meshes import (
+    _gather_face_verts,
+    plan_mesh_rasterization,
+    rasterize_meshes,
+)
+from jax3d.validation import is_traced
 
 __all__ = ["Fragments", "RasterizationSettings", "MeshRasterizer"]
 
@@ -78,6 +84,12 @@ class RasterizationSettings:
         check_max_per_bin(self.max_faces_per_bin, "max_faces_per_bin")
 
 
+def _face_verts(meshes):
+    """(N, F, 3, 3) face vertices of padded ``meshes`` (faces padded with -1)."""
+    return _gather_face_verts(jnp.asarray(meshes.verts_padded()),
+                              jnp.asarray(meshes.faces_padded()))  # fmt: skip
+
+
 def _default_z_clip(cameras, perspective_correct):
     """znear / 2 for perspective cameras with a znear, else None (PyTorch3D's default)."""
     if not perspective_correct:
@@ -94,7 +106,10 @@ class MeshRasterizer(DeviceMethods):
     """Rasterize world-space ``Meshes`` seen by ``cameras`` into :class:`Fragments`.
 
     ``MeshRasterizer(cameras, raster_settings)(meshes, **kwargs)``; ``kwargs`` may override
-    ``cameras=``, ``raster_settings=`` and camera fields (``R=``, ``T=``, ...), like PyTorch3D.
+    ``cameras=``, ``raster_settings=`` and camera fields (``R=``, ``T=``, ...), like PyTorch3D,
+    and take jax3d's ``plan=``: a :class:`~jax3d.renderer.binned_search.RasterPlan` from
+    :meth:`plan` (computed eagerly from the data, then reused by a jitted step, so that the
+    step searches with the data's bin capacities instead of the settings' bounds).
     A frozen pytree: ``cameras`` are its leaves, ``raster_settings`` static, so a rasterizer
     (or a renderer holding one) can be an argument of a jitted or vmapped function; change it
     with ``rasterizer.replace(cameras=...)``.
@@ -129,11 +144,10 @@ class MeshRasterizer(DeviceMethods):
         verts_ndc = jnp.concatenate([ndc[..., :2], view[..., 2:3]], -1)
         return meshes_world.update_padded(verts_ndc)
 
-    def __call__(self, meshes_world, **kwargs) -> Fragments:
-        """Fragments of ``meshes_world`` (N meshes) as :class:`Fragments` (N, H, W, K)."""
+    def _resolved(self, kwargs) -> dict:
+        """The keyword arguments of ``rasterize_meshes`` for these settings and cameras."""
         settings = kwargs.get("raster_settings", self.raster_settings)
         cameras = kwargs.get("cameras", self.cameras)
-        meshes_ndc = self.transform(meshes_world, **kwargs)
         clip_bary = settings.clip_barycentric_coords
         if clip_bary is None:
             clip_bary = settings.blur_radius > 0.0
@@ -143,20 +157,40 @@ class MeshRasterizer(DeviceMethods):
         z_clip = settings.z_clip_value
         if z_clip is None:
             z_clip = _default_z_clip(cameras, persp)
-        p2f, zbuf, bary, dists = rasterize_meshes(
-            meshes_ndc,
-            image_size=settings.image_size,
-            blur_radius=settings.blur_radius,
-            faces_per_pixel=settings.faces_per_pixel,
-            bin_size=settings.bin_size,
-            max_faces_per_bin=settings.max_faces_per_bin,
-            perspective_correct=persp,
-            clip_barycentric_coords=clip_bary,
-            cull_backfaces=settings.cull_backfaces,
-            z_clip_value=z_clip,
-            cull_to_frustum=settings.cull_to_frustum,
-            backend=settings.backend,
-        )
+        return dict(image_size=settings.image_size, blur_radius=settings.blur_radius,
+                    faces_per_pixel=settings.faces_per_pixel, bin_size=settings.bin_size,
+                    max_faces_per_bin=settings.max_faces_per_bin, perspective_correct=persp,
+                    clip_barycentric_coords=clip_bary, cull_backfaces=settings.cull_backfaces,
+                    z_clip_value=z_clip, cull_to_frustum=settings.cull_to_frustum,
+                    backend=settings.backend)  # fmt: skip
+
+    def plan(self, meshes_world, **kwargs) -> RasterPlan:
+        """The :class:`~jax3d.renderer.binned_search.RasterPlan` of rasterizing
+        ``meshes_world`` (same keyword overrides as a call): from the true bin counts when
+        the meshes and cameras are concrete, from the settings when traced
+        (:func:`~jax3d.renderer.mesh.rasterize_meshes.plan_mesh_rasterization`). Pass it back
+        as ``plan=`` to calls on similar data, e.g. inside a jitted optimisation step; a plan
+        too small for later data still gives exact fragments (with a warning).
+        """
+        kwargs = {k: v for k, v in kwargs.items() if k != "plan"}
+        args = self._resolved(kwargs)
+        meshes_ndc = self.transform(meshes_world, **kwargs)
+        face_verts = _face_verts(meshes_ndc)
+        zc = args["z_clip_value"]
+        zc = None if zc is None else jax.lax.stop_gradient(zc)
+        zc = zc if zc is None or is_traced(zc) else float(zc)
+        return plan_mesh_rasterization(
+            face_verts, meshes_ndc.num_faces_per_mesh(), args["image_size"],
+            args["blur_radius"], args["bin_size"], args["max_faces_per_bin"],
+            args["perspective_correct"], args["cull_backfaces"], zc,
+            args["cull_to_frustum"], backend=args["backend"])  # fmt: skip
+
+    def __call__(self, meshes_world, **kwargs) -> Fragments:
+        """Fragments of ``meshes_world`` (N meshes) as :class:`Fragments` (N, H, W, K)."""
+        plan = kwargs.pop("plan", None)
+        args = self._resolved(kwargs)
+        meshes_ndc = self.transform(meshes_world, **kwargs)
+        p2f, zbuf, bary, dists = rasterize_meshes(meshes_ndc, **args, plan=plan)
         return Fragments(pix_to_face=p2f, zbuf=zbuf, bary_coords=bary, dists=dists)
 
     forward = __call__
