@@ -30,6 +30,7 @@ from jax3d.renderer.binning import (
     bin_pixel_coords,
     unbin_pixels,
 )
+from jax3d.validation import is_traced
 
 __all__ = [
     "FINE_STEP_ELEMENTS",
@@ -41,6 +42,7 @@ __all__ = [
     "RasterPlan",
     "plan_search",
     "plan_overflows",
+    "warn_overflow",
     "binned_search",
     "plan_from_counts",
     "jit_plan",
@@ -297,9 +299,15 @@ def binned_search(table, bbox, ok, image_size, plan: RasterPlan, K, run, keys=No
             proportional to the counts; with ``tiers=None`` :func:`dynamic_search` runs with
             ``keys`` instead. Either way the plan is checked against the counts
             (:func:`plan_overflows`): on overflow every primitive is tested in every bin
-            (exact) and a ``UserWarning`` names the counts.
+            (exact); the returned report says so, for :func:`warn_overflow`.
         run: ``run(table, bins, n, b, px, py, M) -> (B, P, K)``, e.g. :func:`map_fine`.
         keys: the keys function of :func:`dynamic_search` (needed when ``tiers`` is None).
+
+    Returns:
+        ``(indices, report)``: indices (N, H, W, K) int32; ``report`` the arrays
+        ``(overflow, total (N,), fullest bin count)`` that :func:`warn_overflow` turns into
+        a warning. The search itself holds no host callback, so a program made of it alone
+        can be stored by JAX's persistent compilation cache.
     """
     H, W = image_size
     N, F = table.shape[:2]
@@ -330,10 +338,19 @@ def binned_search(table, bbox, ok, image_size, plan: RasterPlan, K, run, keys=No
         return run(table, None, idx // NB, idx % NB, px, py, F)
 
     overflow = plan_overflows(plan, counts, total)
-    jax.debug.callback(functools.partial(_warn_overflow, plan=plan), overflow, total.max(),
-                       counts.max())
     out = jax.lax.cond(overflow, every_primitive, binned)
-    return unbin_pixels(out.reshape(N, NB, P, K), H, W, bin_size)
+    report = (overflow, total.max(), counts.max())
+    return unbin_pixels(out.reshape(N, NB, P, K), H, W, bin_size), report
+
+
+def warn_overflow(report, plan: RasterPlan) -> None:
+    """Warn when :func:`binned_search`'s ``report`` says the bins overflowed ``plan``: in
+    Python when the report is concrete (an eager call), through ``jax.debug.callback`` when
+    it is traced (the search runs inside the caller's ``jit``)."""
+    if any(is_traced(x) for x in report):
+        jax.debug.callback(functools.partial(_warn_overflow, plan=plan), *report)
+    else:
+        _warn_overflow(*(np.asarray(x) for x in report), plan=plan)
 
 
 def _warn_overflow(overflow, total, fullest, plan):

@@ -135,3 +135,32 @@ def test_mesh_rasterizer_plans_eagerly_and_a_jitted_renderer_reuses_the_plan():
     np.testing.assert_allclose(images, renderer(mesh), atol=1e-6)
     with pytest.raises(TypeError, match="RasterPlan"):
         rasterizer(mesh, plan="auto")
+
+
+def test_eager_cores_hold_no_host_callback_so_the_compilation_cache_can_store_them():
+    # JAX's persistent cache skips programs with host callbacks: the overflow and clip
+    # warnings of an eager call are issued in Python from the returned report instead
+    import importlib
+
+    rm = importlib.import_module("jax3d.renderer.mesh.rasterize_meshes")
+    rp = importlib.import_module("jax3d.renderer.points.rasterize_points")
+
+    fv, nf = random_scene(3, N=1, F=12, num_faces=[12])
+    plan = plan_mesh_rasterization(fv, nf, **MESH_KW)
+    text = rm._search_core.lower(
+        jnp.asarray(fv), jnp.asarray(nf, jnp.int32), jnp.float32(0.1), plan=plan,
+        image_size=(16, 20), blur_radius=2e-3, faces_per_pixel=2, perspective_correct=False,
+        clip_barycentric_coords=False, cull_backfaces=False, cull_to_frustum=False,
+        z_clip=True, backend="xla").as_text()  # fmt: skip
+    pts, npts = random_clouds(0, N=1, P=10, num_points=[10])
+    pplan = plan_points_rasterization(pts, npts, **POINTS_KW)
+    ptext = rp._rasterize_points_core.lower(
+        jnp.asarray(pts), jnp.asarray(npts, jnp.int32), jnp.full((1, 10), 0.15, jnp.float32),
+        image_size=(16, 20), points_per_pixel=2, plan=pplan).as_text()  # fmt: skip
+    for t in (text, ptext):
+        assert "callback" not in t.lower()
+    # ... while a call inside the user's jit still warns (the report is traced there)
+    tiny = RasterPlan(bin_size=4, num_bins=20, list_capacity=1, tiers=((20, 1),))
+    with pytest.warns(UserWarning, match="overflowed"):
+        jax.block_until_ready(jax.jit(lambda f: rasterize_face_verts(
+            f, nf, **MESH_KW, faces_per_pixel=2, plan=tiny)[0])(jnp.asarray(fv)))  # fmt: skip

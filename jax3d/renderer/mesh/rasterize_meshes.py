@@ -40,6 +40,7 @@ from jax3d.renderer.binned_search import (
     binned_search,
     map_fine,
     plan_search,
+    warn_overflow,
 )
 from jax3d.renderer.binning import (
     bin_counts,
@@ -88,7 +89,9 @@ def _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correc
 
 def _search(table, *, plan, image_size, blur_radius, faces_per_pixel, perspective_correct,
             clip_barycentric_coords, backend):
-    """(N, H, W, K) int32 slots ``f * S + s`` of the K nearest faces (-1 empty); no gradient."""
+    """(N, H, W, K) int32 slots ``f * S + s`` of the K nearest faces (-1 empty), and the
+    search's overflow report (:func:`~jax3d.renderer.binned_search.binned_search`); no
+    gradient."""
     settings = dict(
         blur_radius=blur_radius,
         faces_per_pixel=faces_per_pixel,
@@ -104,7 +107,11 @@ def _search(table, *, plan, image_size, blur_radius, faces_per_pixel, perspectiv
 
 
 def _warn_unclipped(crossing):
-    if bool(np.any(crossing)):
+    """Warn when faces cross the clip plane that the plan said nothing crosses: in Python for
+    a concrete flag, through ``jax.debug.callback`` for a traced one."""
+    if is_traced(crossing):
+        jax.debug.callback(_warn_unclipped, crossing)
+    elif bool(np.any(crossing)):
         warnings.warn(
             "faces cross z_clip_value but the rasterization plan says they do not "
             "(plan.clip_z=False, a plan computed for other data): they were not clipped; "
@@ -122,18 +129,21 @@ _SEARCH_STATIC = ("plan", "image_size", "blur_radius", "faces_per_pixel", "persp
 def _search_core(face_verts, num_faces, z_clip_value, *, plan, image_size, blur_radius,
                  faces_per_pixel, perspective_correct, clip_barycentric_coords, cull_backfaces,
                  cull_to_frustum, z_clip, backend):
-    """(N, H, W, K) int32 slots ``f * S + s`` of the K nearest faces (-1 empty), the search
-    sized by ``plan``; never differentiated (called on ``stop_gradient`` inputs)."""
+    """``(slots, report, crossing)``: (N, H, W, K) int32 slots ``f * S + s`` of the K nearest
+    faces (-1 empty), the search sized by ``plan``; its overflow report; whether faces cross
+    a clip plane that the plan skips. Never differentiated (called on ``stop_gradient``
+    inputs); no host callbacks (the caller warns), so the compiled search can be cached."""
     F = face_verts.shape[1]
     _, table = _prepare(face_verts, num_faces, z_clip_value, image_size, perspective_correct,
                         plan.clip_z, cull_to_frustum, cull_backfaces)
+    crossing = jnp.zeros((), bool)
     if z_clip and not plan.clip_z:  # the plan said nothing crosses the plane: check it
         z = face_verts[..., 2].min(-1)
         crossing = ((z < z_clip_value) & (jnp.arange(F)[None] < num_faces[:, None])).any()
-        jax.debug.callback(_warn_unclipped, crossing)
-    return _search(table, plan=plan, image_size=image_size, blur_radius=blur_radius,
+    slots, report = _search(table, plan=plan, image_size=image_size, blur_radius=blur_radius,
                    faces_per_pixel=faces_per_pixel, perspective_correct=perspective_correct,
                    clip_barycentric_coords=clip_barycentric_coords, backend=backend)
+    return slots, report, crossing
 
 
 _FRAG_STATIC = ("image_size", "perspective_correct", "clip_barycentric_coords", "cull_backfaces",
@@ -173,8 +183,10 @@ def _rasterize_core(face_verts, num_faces, z_clip_value, *, plan, image_size,
     geo = dict(image_size=image_size, perspective_correct=perspective_correct,
                cull_backfaces=cull_backfaces, cull_to_frustum=cull_to_frustum)
     primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
-    slots = _search_core(*primal, plan=plan, clip_barycentric_coords=clip_barycentric_coords,
-                         **geo, **search)
+    slots, report, crossing = _search_core(*primal, plan=plan, **geo, **search,
+                                           clip_barycentric_coords=clip_barycentric_coords)
+    warn_overflow(report, plan)  # eagerly in Python: the compiled search has no callback
+    _warn_unclipped(crossing)
     dense = slots.size <= _DENSE_RECOMPUTE_MAX
     return _fragments_core(face_verts, num_faces, z_clip_value, slots,
                            clip_barycentric_coords=clip_barycentric_coords, clip_z=plan.clip_z,

@@ -13,7 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax3d.renderer.binned_search import RasterPlan, binned_search, map_fine, plan_search
+from jax3d.renderer.binned_search import (
+    RasterPlan,
+    binned_search,
+    map_fine,
+    plan_search,
+    warn_overflow,
+)
 from jax3d.renderer.binning import (
     bin_counts,
     bin_extents_xy,
@@ -83,14 +89,15 @@ _STATIC = ("image_size", "points_per_pixel", "plan")
 @functools.partial(jax.jit, static_argnames=_STATIC)
 def _rasterize_points_core(points, num_points, radius, *, image_size, points_per_pixel, plan):
     """The one path, eagerly and under ``jit``: the search sized by ``plan`` (no gradient),
-    then zbuf and distances recomputed from the points found (differentiable)."""
+    then zbuf and distances recomputed from the points found (differentiable); plus the
+    search's overflow report (the caller warns: no host callback in the compiled core)."""
     N, P = points.shape[:2]
     H, W = image_size
     table, bbox, ok = _point_table(points, num_points, radius)
     run = functools.partial(map_fine, functools.partial(fine_points_bin,
                                                         points_per_pixel=points_per_pixel))
-    idx = binned_search(table, bbox, ok, image_size, plan, points_per_pixel, run,
-                        points_bin_keys)
+    idx, report = binned_search(table, bbox, ok, image_size, plan, points_per_pixel, run,
+                                points_bin_keys)
     idx = jax.lax.stop_gradient(idx)
     hit = idx >= 0
     pts = jax.vmap(lambda p, i: p[i])(points, jnp.maximum(idx, 0))  # (N, H, W, K, 3)
@@ -100,7 +107,7 @@ def _rasterize_points_core(points, num_points, radius, *, image_size, points_per
     ) ** 2
     first = jnp.cumsum(num_points) - num_points
     packed = jnp.where(hit, idx + first[:, None, None, None], -1).astype(jnp.int32)
-    return packed, jnp.where(hit, pts[..., 2], -1.0), jnp.where(hit, d2, -1.0)
+    return packed, jnp.where(hit, pts[..., 2], -1.0), jnp.where(hit, d2, -1.0), report
 
 
 @functools.partial(jax.jit, static_argnames=("image_size", "bin_size"))
@@ -204,8 +211,11 @@ def rasterize_points_padded(points, num_points, image_size=256, radius=0.01,
         raise TypeError(f"plan must be a RasterPlan or None, got {type(plan)}")
     else:
         plan.check((H, W), N)
-    return _rasterize_points_core(points, num_points, radius, image_size=(H, W),
-                                  points_per_pixel=int(points_per_pixel), plan=plan)
+    *fragments, report = _rasterize_points_core(points, num_points, radius, image_size=(H, W),
+                                                points_per_pixel=int(points_per_pixel),
+                                                plan=plan)  # fmt: skip
+    warn_overflow(report, plan)  # eagerly in Python: the compiled core has no callback
+    return tuple(fragments)
 
 
 def rasterize_points(pointclouds, image_size=256, radius=0.01, points_per_pixel: int = 8,
