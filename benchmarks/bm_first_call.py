@@ -13,9 +13,10 @@ The cases: ``raster``, an eager call of ``MeshRasterizer`` on ico_sphere(4) (512
 ``SoftPhongShader`` on the same sphere, 128 x 128, K = 50; ``nerf``, one jitted NeRF train step
 of the book's model (60 harmonics, 256 hidden) on 6 x 128 rays x 64 points (the program, so its
 compile time, is that of the book's 6 x 750 x 128 batch, whose step takes 16 s and 6.6 GB on a
-2-core CPU; ``--nerf-batch 6,750,128`` runs it). (Under a user's ``jax.jit`` the rasterizer
-adds a ``jax.debug.callback`` overflow warning, and JAX does not persist programs with host
-callbacks, so jitted renders are compiled again on every run.)
+2-core CPU; ``--nerf-batch 6,750,128`` runs it). The eager rasterizer's compiled pieces hold no
+host callback (its overflow warning is issued in Python from a returned report), so the cache
+stores them; under a user's ``jax.jit`` the warning is a ``jax.debug.callback`` in the user's
+program, which JAX does not persist.
 
     python benchmarks/bm_first_call.py [--cases raster,render,nerf] [--nerf-batch 6,750,128]
 """
