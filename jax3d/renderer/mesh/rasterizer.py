@@ -148,6 +148,8 @@ class MeshRasterizer(DeviceMethods):
         """The keyword arguments of ``rasterize_meshes`` for these settings and cameras."""
         settings = kwargs.get("raster_settings", self.raster_settings)
         cameras = kwargs.get("cameras", self.cameras)
+        if cameras is None:
+            raise ValueError("MeshRasterizer needs cameras (constructor or cameras= kwarg)")
         clip_bary = settings.clip_barycentric_coords
         if clip_bary is None:
             clip_bary = settings.blur_radius > 0.0
