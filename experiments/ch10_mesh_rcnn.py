@@ -518,7 +518,8 @@ def save_figure(rows, path: Path, classes, title: str, scale: int = 3):
     from matplotlib.figure import Figure
 
     cols = ["input", "ground truth", "detections", "predicted meshes"]
-    fig = Figure(figsize=(2.4 * len(cols), 2.4 * len(rows) + 0.3))
+    height = 2.4 * len(rows) + 0.3
+    fig = Figure(figsize=(2.4 * len(cols), height))
     FigureCanvasAgg(fig)
     for r, (scene, image, K, gt, pred, meshes) in enumerate(rows):
         S = image.shape[0]
@@ -538,7 +539,7 @@ def save_figure(rows, path: Path, classes, title: str, scale: int = 3):
             if c == 0:
                 ax.set_ylabel(f"test scene {scene}", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 1 - 0.3 / height))  # the title above the columns
     fig.savefig(path, dpi=80)
 
 
