@@ -17,10 +17,19 @@ traced (inside ``jit``/``grad``/``vmap``) are left alone, since placement is the
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["DeviceMethods", "as_device", "device_of", "device_put"]
+__all__ = [
+    "DeviceMethods",
+    "as_device",
+    "device_of",
+    "device_put",
+    "place_fields",
+    "with_device_property",
+]
 
 # PyTorch / JAX platform names -> the name jax.devices() takes.
 _PLATFORMS = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu", "rocm": "gpu", "tpu": "tpu"}
@@ -142,3 +151,22 @@ class DeviceMethods:
             return jax.lax.stop_gradient(x) if inexact else x
 
         return jax.tree_util.tree_map(stop, self)
+
+
+def place_fields(obj, device) -> None:
+    """Put the pytree fields of the frozen (flax struct) dataclass ``obj`` on ``device``
+    (``jax3d.device`` meaning; None and traced fields: left as they are; static fields are
+    never touched). For ``__post_init__``."""
+    if device is None:
+        return
+    fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+              if f.metadata.get("pytree_node", True)}  # fmt: skip
+    for name, value in device_put(fields, device).items():
+        object.__setattr__(obj, name, value)
+
+
+def with_device_property(cls):
+    """Restore ``DeviceMethods.device`` on a dataclass whose ``device`` InitVar default
+    (PyTorch3D's constructor parameter) shadowed it as a class attribute."""
+    cls.device = DeviceMethods.device
+    return cls

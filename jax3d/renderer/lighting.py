@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jax3d.device import DeviceMethods, device_put
+from jax3d.device import DeviceMethods, place_fields, with_device_property
 
 __all__ = [
     "AmbientLights",
@@ -177,25 +177,6 @@ def _default(value):
 def _post_init_colors(self, extra: tuple[str, ...] = ()):
     for name in ("ambient_color", "diffuse_color", "specular_color", *extra):
         object.__setattr__(self, name, as_rgb_batch(getattr(self, name), name))
-
-
-def place_fields(obj, device) -> None:
-    """Put the pytree fields of the frozen (flax struct) dataclass ``obj`` on ``device``
-    (``jax3d.device`` meaning; None and traced fields: left as they are; static fields are
-    never touched). For ``__post_init__``."""
-    if device is None:
-        return
-    fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
-              if f.metadata.get("pytree_node", True)}  # fmt: skip
-    for name, value in device_put(fields, device).items():
-        object.__setattr__(obj, name, value)
-
-
-def with_device_property(cls):
-    """Restore ``DeviceMethods.device`` on a dataclass whose ``device`` InitVar default
-    (PyTorch3D's constructor parameter) shadowed it as a class attribute."""
-    cls.device = DeviceMethods.device
-    return cls
 
 
 @with_device_property

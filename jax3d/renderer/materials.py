@@ -8,13 +8,8 @@ from typing import Any
 import jax
 from flax import struct
 
-from jax3d.device import DeviceMethods
-from jax3d.renderer.lighting import (
-    as_rgb_batch,
-    as_scalar_batch,
-    place_fields,
-    with_device_property,
-)
+from jax3d.device import DeviceMethods, place_fields, with_device_property
+from jax3d.renderer.lighting import as_rgb_batch, as_scalar_batch
 
 __all__ = ["Materials"]
 

@@ -16,14 +16,14 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jax3d.device import DeviceMethods
+from jax3d.device import DeviceMethods, place_fields, with_device_property
 from jax3d.renderer.blending import (
     BlendParams,
     hard_rgb_blend,
     sigmoid_alpha_blend,
     softmax_rgb_blend,
 )
-from jax3d.renderer.lighting import PointLights, place_fields, with_device_property
+from jax3d.renderer.lighting import PointLights
 from jax3d.renderer.materials import Materials
 from jax3d.renderer.mesh.compact import shade_fragments
 from jax3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
