@@ -125,3 +125,16 @@ def test_validation():
         AmbientLights(ambient_color=np.ones((2, 2, 3)))
     with pytest.raises(ValueError, match="normals"):
         diffuse(jnp.ones(3), jnp.ones(3), jnp.ones(3))
+
+
+def test_point_lights_reshape_location_broadcasts_over_points():
+    lights = PointLights(location=((1.0, 2.0, 3.0), (4.0, 5.0, 6.0)))
+    points = np.zeros((2, 5, 7, 3), np.float32)
+    loc = lights.reshape_location(points)
+    assert loc.shape == (2, 1, 1, 3)
+    np.testing.assert_array_equal(np.asarray(loc)[:, 0, 0], [[1, 2, 3], [4, 5, 6]])
+    # the diffuse direction is location - point: a light straight above a point lights it fully
+    one = PointLights(location=((1.0, 2.0, 3.0),))
+    n = np.broadcast_to(np.float32((1.0, 2.0, 3.0)) / np.sqrt(14.0), (1, 5, 7, 3))
+    d = one.diffuse(n, points[:1])
+    np.testing.assert_allclose(d, np.full((1, 5, 7, 3), 0.3), rtol=1e-5)

@@ -8,17 +8,29 @@ a plan too small for the data is never silent (a warning, exact results).
 
 from __future__ import annotations
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jax3d.renderer import (
+    BlendParams,
+    FoVPerspectiveCameras,
+    MeshRasterizer,
+    MeshRenderer,
+    RasterizationSettings,
+    SoftSilhouetteShader,
+    look_at_view_transform,
+)
 from jax3d.renderer.binned_search import RasterPlan, jit_plan, plan_from_counts
 from jax3d.renderer.mesh.rasterize_meshes import plan_mesh_rasterization, rasterize_face_verts
 from jax3d.renderer.points.rasterize_points import (
     plan_points_rasterization,
     rasterize_points_padded,
 )
+from jax3d.utils import ico_sphere
 from tests.renderer.test_rasterize_meshes import random_scene
 from tests.renderer.test_rasterize_points import random_clouds
 
@@ -100,17 +112,6 @@ def test_a_plan_too_small_warns_and_stays_exact():
 
 
 def test_mesh_rasterizer_plans_eagerly_and_a_jitted_renderer_reuses_the_plan():
-    from jax3d.renderer import (
-        BlendParams,
-        FoVPerspectiveCameras,
-        MeshRasterizer,
-        MeshRenderer,
-        RasterizationSettings,
-        SoftSilhouetteShader,
-        look_at_view_transform,
-    )
-    from jax3d.utils import ico_sphere
-
     mesh = ico_sphere(1)
     R, T = look_at_view_transform(2.7, 10.0, 20.0)
     settings = RasterizationSettings(image_size=24, blur_radius=1e-3, faces_per_pixel=3,
@@ -140,8 +141,6 @@ def test_mesh_rasterizer_plans_eagerly_and_a_jitted_renderer_reuses_the_plan():
 def test_eager_cores_hold_no_host_callback_so_the_compilation_cache_can_store_them():
     # JAX's persistent cache skips programs with host callbacks: the overflow and clip
     # warnings of an eager call are issued in Python from the returned report instead
-    import importlib
-
     rm = importlib.import_module("jax3d.renderer.mesh.rasterize_meshes")
     rp = importlib.import_module("jax3d.renderer.points.rasterize_points")
 

@@ -18,7 +18,6 @@ from jax3d.renderer.mesh.rasterize_meshes import (
     plan_mesh_rasterization,
     rasterize_meshes,
 )
-from jax3d.validation import is_traced
 
 __all__ = ["Fragments", "RasterizationSettings", "MeshRasterizer"]
 
@@ -82,12 +81,6 @@ class RasterizationSettings:
         size = parse_image_size(self.image_size)
         object.__setattr__(self, "image_size", size if size[0] != size[1] else size[0])
         check_max_per_bin(self.max_faces_per_bin, "max_faces_per_bin")
-
-
-def _face_verts(meshes):
-    """(N, F, 3, 3) face vertices of padded ``meshes`` (faces padded with -1)."""
-    return _gather_face_verts(jnp.asarray(meshes.verts_padded()),
-                              jnp.asarray(meshes.faces_padded()))  # fmt: skip
 
 
 def _default_z_clip(cameras, perspective_correct):
@@ -177,14 +170,12 @@ class MeshRasterizer(DeviceMethods):
         kwargs = {k: v for k, v in kwargs.items() if k != "plan"}
         args = self._resolved(kwargs)
         meshes_ndc = self.transform(meshes_world, **kwargs)
-        face_verts = _face_verts(meshes_ndc)
-        zc = args["z_clip_value"]
-        zc = None if zc is None else jax.lax.stop_gradient(zc)
-        zc = zc if zc is None or is_traced(zc) else float(zc)
+        face_verts = _gather_face_verts(jnp.asarray(meshes_ndc.verts_padded()),
+                                        jnp.asarray(meshes_ndc.faces_padded()))  # fmt: skip
         return plan_mesh_rasterization(
             face_verts, meshes_ndc.num_faces_per_mesh(), args["image_size"],
             args["blur_radius"], args["bin_size"], args["max_faces_per_bin"],
-            args["perspective_correct"], args["cull_backfaces"], zc,
+            args["perspective_correct"], args["cull_backfaces"], args["z_clip_value"],
             args["cull_to_frustum"], backend=args["backend"])  # fmt: skip
 
     def __call__(self, meshes_world, **kwargs) -> Fragments:
