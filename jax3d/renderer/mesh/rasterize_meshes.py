@@ -185,12 +185,16 @@ def _rasterize_core(face_verts, num_faces, z_clip_value, *, plan, image_size,
     primal = jax.lax.stop_gradient((face_verts, num_faces, z_clip_value))
     slots, report, crossing = _search_core(*primal, plan=plan, **geo, **search,
                                            clip_barycentric_coords=clip_barycentric_coords)
+    dense = slots.size <= _DENSE_RECOMPUTE_MAX
+    fragments = _fragments_core(face_verts, num_faces, z_clip_value, slots,
+                                clip_barycentric_coords=clip_barycentric_coords,
+                                clip_z=plan.clip_z,
+                                capacity=None if dense else plan_fragment_capacity(slots),
+                                **geo)  # fmt: skip
+    # after the recompute is dispatched: reading the report eagerly waits for the search only
     warn_overflow(report, plan)  # eagerly in Python: the compiled search has no callback
     _warn_unclipped(crossing)
-    dense = slots.size <= _DENSE_RECOMPUTE_MAX
-    return _fragments_core(face_verts, num_faces, z_clip_value, slots,
-                           clip_barycentric_coords=clip_barycentric_coords, clip_z=plan.clip_z,
-                           capacity=None if dense else plan_fragment_capacity(slots), **geo)
+    return fragments
 
 
 _COUNT_STATIC = ("image_size", "blur_radius", "bin_size", "perspective_correct", "clip_z",
