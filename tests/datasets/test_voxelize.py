@@ -124,3 +124,31 @@ def test_validation():
     padded = np.concatenate([f, -np.ones((3, 3), f.dtype)])  # padding rows are ignored
     a = voxelize_mesh(v, padded, 8).occupancy
     assert np.array_equal(a, voxelize_mesh(v, f, 8).occupancy)
+
+
+@pytest.mark.parametrize("align, encloses", [("center", True), ("topleft", False)])
+def test_center_cubified_grid_encloses_the_object_within_a_voxel(align, encloses):
+    """The frames of the voxel pipeline agree: a box in camera space, voxelized as ShapeRenders
+    does (a fine solid grid, its centres to Mesh R-CNN's G^3 grid by rounding), then cubified
+    with ``align="center"`` (each voxel's cube centred on its grid point) encloses the box in
+    voxel coordinates, and exceeds it by at most one voxel on each side (the rounding marks a
+    cell for any fine centre within half a voxel, and its cube reaches half a voxel further).
+    The model's ``"topleft"`` cubes are half a voxel off, so they do not enclose it."""
+    from jax3d.ops import cubify
+
+    G = 24
+    lo, hi = np.array([-0.21, -0.13, -1.62]), np.array([0.17, 0.24, -1.18])  # camera frame
+    v, f = cube_verts_faces()
+    verts = lo + (np.asarray(v, np.float64) + 1.0) / 2.0 * (hi - lo)
+    centers = voxelize_mesh(verts, np.asarray(f), 64).centers()
+    grid = occupancy_from_points(centers, G)
+    mesh = cubify(grid[None].astype(np.float32), 0.5, align=align)
+    cub = np.asarray(mesh.verts_padded()[0])
+    box = camera_to_voxel(verts)
+    tol = 2.0 / (G - 1) * 0.05  # a fine cell of the 64^3 solid grid, in G-voxel units
+    inside = np.all(cub.min(0) <= box.min(0) + tol) and np.all(cub.max(0) >= box.max(0) - tol)
+    assert inside == encloses
+    if encloses:
+        voxel = 2.0 / (G - 1)
+        assert np.all(box.min(0) - cub.min(0) <= voxel + tol)
+        assert np.all(cub.max(0) - box.max(0) <= voxel + tol)
