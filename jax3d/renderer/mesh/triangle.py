@@ -93,15 +93,15 @@ def nearest_edge_dist2(px, py, x0, y0, x1, y1, x2, y2):
     that of the segment distance (at the optimal t the derivative in t is zero or t is
     clamped), and the backward pass is that of one weighted point instead of three segment
     distances and two ``minimum``s (value and gradient about 3.5x faster on CPU, 2**20
-    fragments). At exact ties the gradient
-    follows the first nearest edge in PyTorch3D's order (v0v1, v0v2, v1v2).
+    fragments). At exact ties the gradient follows the first nearest edge in PyTorch3D's
+    order (v0v1, v0v2, v1v2).
 
     Ties are common, not rare: in the corner region outside a vertex, both of its edges are
     nearest at that vertex. There the weights agree whichever edge is taken (all on that
     vertex), so the compiled code may evaluate the comparison once or several times (XLA
     may duplicate it into each consumer's fusion, where the copies can round apart) and still
-    combine one consistent point. Selecting the edge's end coordinates one by one
-    instead could mix the ends of two edges.
+    combine one consistent point. Selecting the edge's end coordinates one by one instead
+    could mix the ends of two edges.
     """
     sg = jax.lax.stop_gradient
     p = sg((px, py, x0, y0, x1, y1, x2, y2))
