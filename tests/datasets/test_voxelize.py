@@ -11,6 +11,7 @@ from jax3d.datasets import (
     voxelize_mesh,
     winding_numbers_on_grid,
 )
+from jax3d.ops import cubify
 from jax3d.transforms import camera_to_voxel
 from jax3d.utils import (
     cube_verts_faces,
@@ -134,8 +135,6 @@ def test_center_cubified_grid_encloses_the_object_within_a_voxel(align, encloses
     voxel coordinates, and exceeds it by at most one voxel on each side (the rounding marks a
     cell for any fine centre within half a voxel, and its cube reaches half a voxel further).
     The model's ``"topleft"`` cubes are half a voxel off, so they do not enclose it."""
-    from jax3d.ops import cubify
-
     G = 24
     lo, hi = np.array([-0.21, -0.13, -1.62]), np.array([0.17, 0.24, -1.18])  # camera frame
     v, f = cube_verts_faces()

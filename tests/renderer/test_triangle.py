@@ -1,9 +1,8 @@
 """Triangle maths of the mesh rasterizer (:mod:`jax3d.renderer.mesh.triangle`): the nearest-edge
-distance that the differentiable recompute uses, against the three-segment minimum."""
+distance that the differentiable recompute uses, against the three-segment minimum. (The
+rasterizer-level regression of its forward mode is in ``test_forward_mode.py``.)"""
 
 from __future__ import annotations
-
-import math
 
 import jax
 import jax.numpy as jnp
@@ -11,15 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jax3d.renderer import (
-    FoVPerspectiveCameras,
-    MeshRasterizer,
-    RasterizationSettings,
-    look_at_rotation,
-)
 from jax3d.renderer.mesh.triangle import nearest_edge_dist2, segment_dist2, triangle_dist2
-from jax3d.structures import Meshes
-from jax3d.utils import ico_sphere_verts_faces
 
 _coord = st.floats(-1.0, 1.0, allow_nan=False, width=32)
 
@@ -78,28 +69,3 @@ def test_nearest_edge_dist2_at_a_shared_vertex_tie():
     np.testing.assert_allclose(float(nearest_edge_dist2(px, py, *args)), 0.25, rtol=1e-6)
     grad = jax.grad(lambda t: nearest_edge_dist2(px, py, *t))(tuple(args))
     np.testing.assert_allclose(np.asarray(grad), [0.6, 0.8, 0, 0, 0, 0], atol=1e-6)
-
-
-def test_jvp_of_the_rasterizer_keeps_its_primal_dists():
-    """``jax.jvp`` through the rasterizer returns the same fragments as the plain call. At 64 px
-    this scene has pixels outside a vertex where two edges tie exactly; selecting the nearest
-    edge's end coordinates one at a time once mixed the ends of two edges in the compiled
-    forward-mode program (dists 4.5e-5 instead of 5.8e-4 at one fragment), so forward and
-    reverse mode disagreed."""
-    sigma = 1e-4
-    settings_ = RasterizationSettings(image_size=64, faces_per_pixel=12, cull_backfaces=True,
-                                      blur_radius=math.log(1 / 1e-4 - 1) * sigma)  # fmt: skip
-    rasterizer = MeshRasterizer(None, settings_)
-    verts, faces = ico_sphere_verts_faces(2)
-    position = jnp.asarray([0.4, 0.3, -2.6])
-
-    def fragments(pos):
-        R = look_at_rotation(pos[None])
-        cameras = FoVPerspectiveCameras(R=R, T=-jnp.einsum("bji,bj->bi", R, pos[None]))
-        frags = rasterizer(Meshes([verts], [faces]), cameras=cameras)
-        return frags.dists, frags.zbuf
-
-    plain = fragments(position)
-    primal, _ = jax.jvp(fragments, (position,), (jnp.asarray([1.0, 0.0, 0.0]),))
-    for a, b in zip(plain, primal):
-        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-7)
